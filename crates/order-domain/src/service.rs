@@ -1,0 +1,306 @@
+//! The use cases: what a client can ask of the order service, carried out over the
+//! ports.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use tracing::{instrument, warn};
+
+use crate::order::{HistoryEntry, NewOrder, Order};
+use crate::ports::{
+    ClaimOutcome, Clock, CustomerDirectory, IdempotencyClaim, IdempotencyCompletion,
+    IdempotencyStore, Inventory, OrderIdSource, OrderPage, OrderQuery, OrderRepository,
+    RepositoryError, Reservation, ReservationError, ReservationLine, Shortage, StoredResponse,
+    UpstreamUnavailable,
+};
+use crate::values::{IdempotencyKey, OrderId, ProductId, RequestFingerprint, RequestId};
+
+/// The adapters the service works through.
+#[allow(missing_debug_implementations)]
+pub struct Ports {
+    /// Orders and histories.
+    pub orders: Arc<dyn OrderRepository>,
+    /// Idempotency keys.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The customer service.
+    pub customers: Arc<dyn CustomerDirectory>,
+    /// The inventory service.
+    pub inventory: Arc<dyn Inventory>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// New order ids.
+    pub ids: Arc<dyn OrderIdSource>,
+}
+
+/// How long idempotency keys are remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyPolicy {
+    /// How long a completed key replays its first response (24 h by default).
+    pub retention: TimeDelta,
+    /// How long an unfinished claim is honoured before it counts as abandoned by a
+    /// process that died; longer than any request can take (60 s by default).
+    pub abandon_after: TimeDelta,
+}
+
+impl Default for IdempotencyPolicy {
+    fn default() -> Self {
+        Self {
+            retention: TimeDelta::hours(24),
+            abandon_after: TimeDelta::seconds(60),
+        }
+    }
+}
+
+/// An idempotent request: its key, and what it asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRequest {
+    /// The client's `Idempotency-Key`.
+    pub key: IdempotencyKey,
+    /// What the request asks.
+    pub fingerprint: RequestFingerprint,
+}
+
+/// What placing an order produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// A new order.
+    Created(Box<Order>),
+    /// The key was processed before: the first response, as it was stored.
+    Replayed(StoredResponse),
+}
+
+/// Why an order was not placed. In every case nothing was stored, no stock stays
+/// reserved for it, and the idempotency key may be used again.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    /// The customer service does not know the customer.
+    #[error("the customer is unknown")]
+    CustomerNotFound,
+    /// No address was given and the customer has none on file.
+    #[error("no shipping address was given and the customer has none on file")]
+    ShippingAddressRequired,
+    /// The inventory does not know these products.
+    #[error("unknown products")]
+    UnknownProducts(Vec<ProductId>),
+    /// These products are short.
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<Shortage>),
+    /// An upstream service gave no usable answer.
+    #[error(transparent)]
+    DependencyUnavailable(#[from] UpstreamUnavailable),
+    /// The key was used before for a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    /// The same request is being processed right now.
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyRequestInProgress,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Why an order or its history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadOrderError {
+    /// No such order, or it was deleted.
+    #[error("the order does not exist")]
+    NotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// The order service's use cases.
+#[allow(missing_debug_implementations)]
+pub struct OrderService {
+    ports: Ports,
+    idempotency_policy: IdempotencyPolicy,
+}
+
+impl OrderService {
+    /// A service working through `ports`.
+    pub fn new(ports: Ports, idempotency_policy: IdempotencyPolicy) -> Self {
+        Self {
+            ports,
+            idempotency_policy,
+        }
+    }
+
+    /// Places an order: checks the customer, reserves the stock, then stores the order
+    /// with its first history entry and, for an idempotent request, the response that
+    /// `respond` renders from the new order, all in one transaction.
+    ///
+    /// With an idempotent request, a key already completed for the same request replays
+    /// its stored response without calling anything else.
+    ///
+    /// # Errors
+    /// See [`PlaceOrderError`]; whatever the error, nothing was stored and the stock is
+    /// released.
+    #[instrument(skip_all, fields(customer_id = %new_order.customer_id(), request_id = %request_id))]
+    pub async fn place_order(
+        &self,
+        new_order: NewOrder,
+        idempotency: Option<IdempotentRequest>,
+        respond: impl FnOnce(&Order) -> StoredResponse + Send,
+        request_id: &RequestId,
+    ) -> Result<Placement, PlaceOrderError> {
+        let Some(request) = idempotency else {
+            return self
+                .place_claimed(new_order, None, respond, request_id)
+                .await
+                .map(|order| Placement::Created(Box::new(order)));
+        };
+        let now = self.ports.clock.now();
+        let claim = IdempotencyClaim {
+            key: request.key.clone(),
+            fingerprint: request.fingerprint,
+            now,
+            expires_at: now + self.idempotency_policy.retention,
+            abandoned_before: now - self.idempotency_policy.abandon_after,
+        };
+        match self.ports.idempotency.claim(&claim).await? {
+            ClaimOutcome::Claimed => {}
+            ClaimOutcome::Replay(response) => return Ok(Placement::Replayed(response)),
+            ClaimOutcome::InProgress => return Err(PlaceOrderError::IdempotencyRequestInProgress),
+            ClaimOutcome::KeyReused => return Err(PlaceOrderError::IdempotencyKeyReused),
+        }
+        let placed = self
+            .place_claimed(new_order, Some(&request.key), respond, request_id)
+            .await;
+        if placed.is_err()
+            && let Err(error) = self.ports.idempotency.abandon(&request.key).await
+        {
+            warn!(error = %error, "could not free the idempotency key; it frees itself once the claim counts as abandoned");
+        }
+        placed.map(|order| Placement::Created(Box::new(order)))
+    }
+
+    async fn place_claimed(
+        &self,
+        new_order: NewOrder,
+        key: Option<&IdempotencyKey>,
+        respond: impl FnOnce(&Order) -> StoredResponse + Send,
+        request_id: &RequestId,
+    ) -> Result<Order, PlaceOrderError> {
+        let customer = self
+            .ports
+            .customers
+            .find_customer(new_order.customer_id(), request_id)
+            .await?
+            .ok_or(PlaceOrderError::CustomerNotFound)?;
+        let address = match new_order.shipping_address() {
+            Some(address) => address.clone(),
+            None => customer
+                .shipping_address
+                .ok_or(PlaceOrderError::ShippingAddressRequired)?,
+        };
+        let now = self.ports.clock.now();
+        let (order, placed) = Order::place(self.ports.ids.next_order_id(), new_order, address, now);
+        self.reserve_stock(&order, request_id).await?;
+        let completion = key.map(|key| IdempotencyCompletion {
+            key: key.clone(),
+            response: respond(&order),
+        });
+        if let Err(error) = self.store(&order, &placed, completion).await {
+            self.release_stock(order.id(), request_id).await;
+            return Err(error);
+        }
+        Ok(order)
+    }
+
+    async fn reserve_stock(
+        &self,
+        order: &Order,
+        request_id: &RequestId,
+    ) -> Result<(), PlaceOrderError> {
+        let reservation = Reservation {
+            id: order.id(),
+            lines: order
+                .lines()
+                .items()
+                .iter()
+                .map(|item| ReservationLine {
+                    product_id: item.product_id().clone(),
+                    quantity: item.quantity(),
+                })
+                .collect(),
+        };
+        match self.ports.inventory.reserve(&reservation, request_id).await {
+            Ok(()) => Ok(()),
+            Err(ReservationError::UnknownProducts(products)) => {
+                Err(PlaceOrderError::UnknownProducts(products))
+            }
+            Err(ReservationError::InsufficientStock(shortages)) => {
+                Err(PlaceOrderError::InsufficientStock(shortages))
+            }
+            Err(ReservationError::Unavailable(unavailable)) => {
+                // The reservation may have been made before the answer was lost.
+                self.release_stock(order.id(), request_id).await;
+                Err(unavailable.into())
+            }
+        }
+    }
+
+    async fn store(
+        &self,
+        order: &Order,
+        placed: &HistoryEntry,
+        completion: Option<IdempotencyCompletion>,
+    ) -> Result<(), PlaceOrderError> {
+        Ok(self
+            .ports
+            .orders
+            .insert_placed_order(order, placed, completion)
+            .await?)
+    }
+
+    async fn release_stock(&self, reservation_id: OrderId, request_id: &RequestId) {
+        if let Err(error) = self
+            .ports
+            .inventory
+            .release(reservation_id, request_id)
+            .await
+        {
+            warn!(%reservation_id, error = %error, "could not release a reservation");
+        }
+    }
+
+    /// The order with this id.
+    ///
+    /// # Errors
+    /// [`ReadOrderError::NotFound`] when there is none or it was deleted.
+    #[instrument(skip(self))]
+    pub async fn get_order(&self, id: OrderId) -> Result<Order, ReadOrderError> {
+        self.ports
+            .orders
+            .find_order(id)
+            .await?
+            .filter(|order| order.deleted_at().is_none())
+            .ok_or(ReadOrderError::NotFound)
+    }
+
+    /// One page of the orders that match `query`, newest first; deleted orders are
+    /// never listed.
+    ///
+    /// # Errors
+    /// [`ReadOrderError::Repository`] when the database fails.
+    #[instrument(skip(self))]
+    pub async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, ReadOrderError> {
+        Ok(self.ports.orders.list_orders(query).await?)
+    }
+
+    /// What happened to an order, oldest first. A deleted order's history stays
+    /// readable: it ends with the deletion.
+    ///
+    /// # Errors
+    /// [`ReadOrderError::NotFound`] when the order never existed.
+    #[instrument(skip(self))]
+    pub async fn order_history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, ReadOrderError> {
+        let history = self.ports.orders.order_history(id).await?;
+        if history.is_empty() {
+            Err(ReadOrderError::NotFound)
+        } else {
+            Ok(history)
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Value types that cannot hold an invalid value: each has one fallible constructor and
+//! hands out only what it has checked ("parse, don't validate").
+
+use std::fmt;
+
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Why a piece of text was refused; the message is written for the client who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
+
+impl InvalidValue {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Identifier of an order: a UUID, time-ordered (v7) when the service makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrderId(Uuid);
+
+impl OrderId {
+    /// Wraps a UUID that names an order.
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// Parses the textual form (`0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11`).
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when the text is not a UUID.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Uuid::try_parse(text)
+            .map(Self)
+            .map_err(|_| InvalidValue::new("must be a UUID"))
+    }
+
+    /// The UUID itself.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The opaque identifiers other services own share one shape: 1–64 characters from
+/// `[A-Za-z0-9._:-]`, which keeps them safe in URLs, logs and headers.
+fn parse_opaque_id(text: &str) -> Result<(), InvalidValue> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if (1..=64).contains(&text.len()) && text.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(
+            "must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+        ))
+    }
+}
+
+macro_rules! opaque_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses an identifier: 1–64 characters from `[A-Za-z0-9._:-]`.
+            ///
+            /// # Errors
+            /// [`InvalidValue`] when the text is empty, too long or has another character.
+            pub fn parse(text: impl Into<String>) -> Result<Self, InvalidValue> {
+                let text = text.into();
+                parse_opaque_id(&text)?;
+                Ok(Self(text))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+opaque_id!(
+    /// Identifier of the store that sells the order's products.
+    StoreId
+);
+opaque_id!(
+    /// Identifier of a customer, as the customer service knows it.
+    CustomerId
+);
+opaque_id!(
+    /// Identifier of a product, as the inventory service knows it.
+    ProductId
+);
+
+/// An amount of money in the minor unit of the order's currency (cents for USD).
+///
+/// Never negative, and never above 2⁵³ − 1 so that every JSON client, JavaScript's
+/// included, reads it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(i64);
+
+impl Money {
+    /// The largest amount an order may carry anywhere: 2⁵³ − 1 minor units.
+    pub const MAX_MINOR_UNITS: i64 = 9_007_199_254_740_991;
+    /// No money at all.
+    pub const ZERO: Money = Money(0);
+
+    /// Takes an amount in minor units.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when the amount is negative or above [`Money::MAX_MINOR_UNITS`].
+    pub fn from_minor_units(amount: i64) -> Result<Self, InvalidValue> {
+        if amount < 0 {
+            Err(InvalidValue::new("must not be negative"))
+        } else if amount > Self::MAX_MINOR_UNITS {
+            Err(InvalidValue::new(format!(
+                "must not exceed {}",
+                Self::MAX_MINOR_UNITS
+            )))
+        } else {
+            Ok(Self(amount))
+        }
+    }
+
+    /// The amount in minor units.
+    pub fn minor_units(self) -> i64 {
+        self.0
+    }
+
+    /// The sum, or `None` when it would exceed [`Money::MAX_MINOR_UNITS`].
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0
+            .checked_add(other.0)
+            .and_then(|sum| Money::from_minor_units(sum).ok())
+    }
+
+    /// The amount times a quantity, or `None` when it would exceed the maximum.
+    pub fn checked_mul(self, quantity: Quantity) -> Option<Money> {
+        self.0
+            .checked_mul(i64::from(quantity.get()))
+            .and_then(|product| Money::from_minor_units(product).ok())
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An ISO 4217 currency code: three upper-case letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// US dollars, the currency of an order that names none.
+    pub const USD: Currency = Currency(*b"USD");
+
+    /// Parses a code such as `EUR`.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] unless the text is exactly three upper-case ASCII letters.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        match <[u8; 3]>::try_from(text.as_bytes()) {
+            Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
+            _ => Err(InvalidValue::new(
+                "must be an ISO 4217 code of three upper-case letters",
+            )),
+        }
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many units of a product a line orders: 1 to 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// The most units one line may order.
+    pub const MAX: u32 = 1000;
+
+    /// Takes a quantity.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] unless `1 <= quantity <= 1000`.
+    pub fn new(quantity: i64) -> Result<Self, InvalidValue> {
+        u32::try_from(quantity)
+            .ok()
+            .filter(|q| (1..=Self::MAX).contains(q))
+            .map(Self)
+            .ok_or_else(|| InvalidValue::new(format!("must be from 1 to {}", Self::MAX)))
+    }
+
+    /// The number of units.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// Free text a person wrote (an address line, a city): not blank, no control
+/// characters, at most `max` characters.
+pub(crate) fn parse_text(text: &str, max: usize) -> Result<(), InvalidValue> {
+    if text.trim().is_empty() {
+        Err(InvalidValue::new("must not be blank"))
+    } else if text.chars().count() > max {
+        Err(InvalidValue::new(format!(
+            "must be at most {max} characters"
+        )))
+    } else if text.chars().any(char::is_control) {
+        Err(InvalidValue::new("must not contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The key a client sends in `Idempotency-Key`: 1–255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Parses a key.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when the key is empty, longer than 255 characters, or has a
+    /// character outside visible ASCII (`!` to `~`).
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        if (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "must be 1 to 255 visible ASCII characters",
+            ))
+        }
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A digest of a request's meaning, so that a replayed key can be told apart from a
+/// reused one. How it is computed is the caller's business; equal fingerprints must
+/// mean equal requests.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestFingerprint(String);
+
+impl RequestFingerprint {
+    /// Wraps a digest computed by the caller.
+    pub fn new(digest: impl Into<String>) -> Self {
+        Self(digest.into())
+    }
+
+    /// The digest as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The identifier that ties together everything one client request caused, passed on
+/// to upstream services as `X-Request-Id`: 1–128 characters from
+/// `[A-Za-z0-9._:-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Parses an identifier a client sent.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when it is empty, too long, or has an unsafe character.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        if (1..=128).contains(&text.len()) && text.chars().all(safe) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "must be 1 to 128 characters from A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            ))
+        }
+    }
+
+    /// A fresh identifier for a request that came without one.
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4().to_string())
+    }
+
+    /// The identifier as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_ids_take_the_documented_alphabet_and_length() {
+        assert!(ProductId::parse("prod-1.a_b:c").is_ok());
+        assert!(ProductId::parse("x".repeat(64)).is_ok());
+        assert!(ProductId::parse("x".repeat(65)).is_err());
+        assert!(ProductId::parse("").is_err());
+        assert!(CustomerId::parse("cust 1").is_err());
+        assert!(StoreId::parse("store/1").is_err());
+    }
+
+    #[test]
+    fn money_refuses_negative_and_unsafe_amounts() {
+        assert!(Money::from_minor_units(-1).is_err());
+        assert!(Money::from_minor_units(Money::MAX_MINOR_UNITS).is_ok());
+        assert!(Money::from_minor_units(Money::MAX_MINOR_UNITS + 1).is_err());
+    }
+
+    #[test]
+    fn money_arithmetic_reports_overflow_instead_of_wrapping() -> Result<(), InvalidValue> {
+        let max = Money::from_minor_units(Money::MAX_MINOR_UNITS)?;
+        let one = Money::from_minor_units(1)?;
+        assert_eq!(max.checked_add(one), None);
+        assert_eq!(max.checked_mul(Quantity::new(2)?), None);
+        assert_eq!(
+            Money::from_minor_units(250)?.checked_mul(Quantity::new(4)?),
+            Some(Money::from_minor_units(1000)?)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn currency_is_three_upper_case_letters() {
+        assert_eq!(
+            Currency::parse("EUR").map(|c| c.to_string()),
+            Ok("EUR".into())
+        );
+        assert!(Currency::parse("eur").is_err());
+        assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("E1R").is_err());
+    }
+
+    #[test]
+    fn quantity_is_one_to_a_thousand() {
+        assert!(Quantity::new(0).is_err());
+        assert!(Quantity::new(1).is_ok());
+        assert!(Quantity::new(1000).is_ok());
+        assert!(Quantity::new(1001).is_err());
+        assert!(Quantity::new(-3).is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        assert!(IdempotencyKey::parse("a-key_1").is_ok());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse("é").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn order_ids_parse_only_uuids() {
+        assert!(OrderId::parse("0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11").is_ok());
+        assert!(OrderId::parse("42").is_err());
+    }
+}
