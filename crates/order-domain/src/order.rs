@@ -271,8 +271,10 @@ pub struct Cancellation {
 }
 
 /// A change to an order, recorded in its history. Each change bumps the version.
+///
+/// Exhaustive on purpose: every adapter that stores or shows events must handle a new
+/// one, so adding a variant is a breaking change of this crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum OrderEvent {
     /// The order was placed.
     OrderPlaced {

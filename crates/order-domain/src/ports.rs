@@ -198,6 +198,8 @@ pub enum ClaimOutcome {
 pub struct IdempotencyCompletion {
     /// The key claimed.
     pub key: IdempotencyKey,
+    /// When it was claimed ([`IdempotencyClaim::now`]): identifies this request's claim.
+    pub claimed_at: DateTime<Utc>,
     /// What the first request answered.
     pub response: StoredResponse,
 }
@@ -215,11 +217,12 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// [`RepositoryError`] when the database fails; then nothing was claimed.
     async fn claim(&self, claim: &IdempotencyClaim) -> Result<ClaimOutcome, RepositoryError>;
 
-    /// Gives up an unfinished claim, so that the key can be used again.
+    /// Gives up this request's unfinished claim, so that the key can be used again. A
+    /// claim that another request has taken over in the meantime is left alone.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails.
-    async fn abandon(&self, key: &IdempotencyKey) -> Result<(), RepositoryError>;
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError>;
 }
 
 /// Where in a listing a page starts: after the order with this creation time and id.

@@ -152,7 +152,7 @@ impl OrderService {
         };
         let now = self.ports.clock.now();
         let claim = IdempotencyClaim {
-            key: request.key.clone(),
+            key: request.key,
             fingerprint: request.fingerprint,
             now,
             expires_at: now + self.idempotency_policy.retention,
@@ -165,10 +165,10 @@ impl OrderService {
             ClaimOutcome::KeyReused => return Err(PlaceOrderError::IdempotencyKeyReused),
         }
         let placed = self
-            .place_claimed(new_order, Some(&request.key), respond, request_id)
+            .place_claimed(new_order, Some(&claim), respond, request_id)
             .await;
         if placed.is_err()
-            && let Err(error) = self.ports.idempotency.abandon(&request.key).await
+            && let Err(error) = self.ports.idempotency.abandon(&claim).await
         {
             warn!(error = %error, "could not free the idempotency key; it frees itself once the claim counts as abandoned");
         }
@@ -178,7 +178,7 @@ impl OrderService {
     async fn place_claimed(
         &self,
         new_order: NewOrder,
-        key: Option<&IdempotencyKey>,
+        claim: Option<&IdempotencyClaim>,
         respond: impl FnOnce(&Order) -> StoredResponse + Send,
         request_id: &RequestId,
     ) -> Result<Order, PlaceOrderError> {
@@ -197,8 +197,9 @@ impl OrderService {
         let now = self.ports.clock.now();
         let (order, placed) = Order::place(self.ports.ids.next_order_id(), new_order, address, now);
         self.reserve_stock(&order, request_id).await?;
-        let completion = key.map(|key| IdempotencyCompletion {
-            key: key.clone(),
+        let completion = claim.map(|claim| IdempotencyCompletion {
+            key: claim.key.clone(),
+            claimed_at: claim.now,
             response: respond(&order),
         });
         if let Err(error) = self.store(&order, &placed, completion).await {

@@ -319,7 +319,7 @@ fn a_failed_idempotent_placement_frees_its_key() {
     mocks
         .idempotency
         .expect_abandon()
-        .withf(|key| key.as_str() == "key-1")
+        .withf(|claim| claim.key.as_str() == "key-1" && claim.now == now())
         .times(1)
         .returning(|_| Ok(()));
     assert!(matches!(

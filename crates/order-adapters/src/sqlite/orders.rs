@@ -1,0 +1,254 @@
+//! The order repository and the idempotency store on SQLite.
+
+use std::collections::HashMap;
+
+use anyhow::bail;
+use async_trait::async_trait;
+use diesel::prelude::*;
+use order_domain::{
+    ClaimOutcome, HistoryEntry, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, Order,
+    OrderId, OrderPage, OrderQuery, OrderRepository, PagePosition, RepositoryError, StoredResponse,
+};
+
+use super::database::SqliteDatabase;
+use super::rows::{
+    HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
+};
+use super::schema::{idempotency_keys, order_history, order_items, orders};
+
+/// Orders, their histories and idempotency keys, kept in one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteOrderStore {
+    db: SqliteDatabase,
+}
+
+impl SqliteOrderStore {
+    /// A store over `db`.
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::sqlite::Sqlite))]
+struct KeyRow {
+    fingerprint: String,
+    response_body: Option<Vec<u8>>,
+    claimed_at: chrono::NaiveDateTime,
+    completed_at: Option<chrono::NaiveDateTime>,
+    expires_at: chrono::NaiveDateTime,
+}
+
+#[async_trait]
+impl IdempotencyStore for SqliteOrderStore {
+    async fn claim(&self, claim: &IdempotencyClaim) -> Result<ClaimOutcome, RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let claim = claim.clone();
+        self.db
+            .write(move |conn| {
+                let key = claim.key.as_str();
+                let now = claim.now.naive_utc();
+                let fresh_claim = (
+                    k::fingerprint.eq(claim.fingerprint.as_str()),
+                    k::order_id.eq(None::<String>),
+                    k::response_body.eq(None::<Vec<u8>>),
+                    k::claimed_at.eq(now),
+                    k::completed_at.eq(None::<chrono::NaiveDateTime>),
+                    k::expires_at.eq(claim.expires_at.naive_utc()),
+                );
+                // The primary key makes exactly one of concurrent inserts succeed.
+                let inserted = diesel::insert_into(k::idempotency_keys)
+                    .values((k::idempotency_key.eq(key), fresh_claim.clone()))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if inserted == 1 {
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                let existing: KeyRow = k::idempotency_keys
+                    .find(key)
+                    .select(KeyRow::as_select())
+                    .first(conn)?;
+                let expired = existing.expires_at <= now;
+                let abandoned = existing.completed_at.is_none()
+                    && existing.claimed_at < claim.abandoned_before.naive_utc();
+                if expired || abandoned {
+                    diesel::update(k::idempotency_keys.find(key))
+                        .set(fresh_claim)
+                        .execute(conn)?;
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                if existing.fingerprint != claim.fingerprint.as_str() {
+                    return Ok(ClaimOutcome::KeyReused);
+                }
+                Ok(match existing.response_body {
+                    Some(body) if existing.completed_at.is_some() => {
+                        ClaimOutcome::Replay(StoredResponse(body))
+                    }
+                    _ => ClaimOutcome::InProgress,
+                })
+            })
+            .await
+    }
+
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let key = claim.key.as_str().to_owned();
+        let claimed_at = claim.now.naive_utc();
+        self.db
+            .write(move |conn| {
+                diesel::delete(
+                    k::idempotency_keys
+                        .find(key)
+                        .filter(k::completed_at.is_null())
+                        .filter(k::claimed_at.eq(claimed_at)),
+                )
+                .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl OrderRepository for SqliteOrderStore {
+    async fn insert_placed_order(
+        &self,
+        order: &Order,
+        placed: &HistoryEntry,
+        completion: Option<IdempotencyCompletion>,
+    ) -> Result<(), RepositoryError> {
+        let (order_row, item_rows) = order_rows(order);
+        let history = history_row(order.id(), placed);
+        let completed_at = order.created_at().naive_utc();
+        self.db
+            .write(move |conn| {
+                diesel::insert_into(orders::table)
+                    .values(&order_row)
+                    .execute(conn)?;
+                diesel::insert_into(order_items::table)
+                    .values(&item_rows)
+                    .execute(conn)?;
+                diesel::insert_into(order_history::table)
+                    .values(&history)
+                    .execute(conn)?;
+                if let Some(completion) = completion {
+                    use idempotency_keys::dsl as k;
+                    let completed = diesel::update(
+                        k::idempotency_keys
+                            .find(completion.key.as_str())
+                            .filter(k::completed_at.is_null())
+                            .filter(k::claimed_at.eq(completion.claimed_at.naive_utc())),
+                    )
+                    .set((
+                        k::order_id.eq(&order_row.id),
+                        k::response_body.eq(&completion.response.0),
+                        k::completed_at.eq(completed_at),
+                    ))
+                    .execute(conn)?;
+                    if completed != 1 {
+                        bail!("the claim on the idempotency key was taken over by another request");
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_order(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
+        self.db
+            .read(move |conn| {
+                let row: Option<OrderRow> = orders::table
+                    .find(id.to_string())
+                    .select(OrderRow::as_select())
+                    .first(conn)
+                    .optional()?;
+                row.map(|row| {
+                    let mut items = load_items(conn, std::slice::from_ref(&row.id))?;
+                    let lines = items.remove(&row.id).unwrap_or_default();
+                    order_from_rows(row, lines)
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError> {
+        let query = query.clone();
+        self.db
+            .read(move |conn| {
+                let mut select = orders::table
+                    .select(OrderRow::as_select())
+                    .filter(orders::deleted_at.is_null())
+                    .order((orders::created_at.desc(), orders::id.desc()))
+                    .limit(i64::from(query.limit.get()) + 1)
+                    .into_boxed();
+                if let Some(customer) = &query.customer_id {
+                    select = select.filter(orders::customer_id.eq(customer.as_str().to_owned()));
+                }
+                if let Some(store) = &query.store_id {
+                    select = select.filter(orders::store_id.eq(store.as_str().to_owned()));
+                }
+                if let Some(status) = query.status {
+                    select = select.filter(orders::status.eq(status.as_str()));
+                }
+                if let Some(after) = query.after {
+                    let created_at = after.created_at.naive_utc();
+                    select = select.filter(
+                        orders::created_at.lt(created_at).or(orders::created_at
+                            .eq(created_at)
+                            .and(orders::id.lt(after.id.to_string()))),
+                    );
+                }
+                let mut rows: Vec<OrderRow> = select.load(conn)?;
+                let more = rows.len() > query.limit.get() as usize;
+                rows.truncate(query.limit.get() as usize);
+                let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+                let mut items = load_items(conn, &ids)?;
+                let orders = rows
+                    .into_iter()
+                    .map(|row| {
+                        let lines = items.remove(&row.id).unwrap_or_default();
+                        order_from_rows(row, lines)
+                    })
+                    .collect::<anyhow::Result<Vec<Order>>>()?;
+                let next = orders.last().filter(|_| more).map(|last| PagePosition {
+                    created_at: last.created_at(),
+                    id: last.id(),
+                });
+                Ok(OrderPage { orders, next })
+            })
+            .await
+    }
+
+    async fn order_history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        self.db
+            .read(move |conn| {
+                order_history::table
+                    .filter(order_history::order_id.eq(id.to_string()))
+                    .order(order_history::version.asc())
+                    .select(HistoryRow::as_select())
+                    .load(conn)?
+                    .into_iter()
+                    .map(history_from_row)
+                    .collect()
+            })
+            .await
+    }
+}
+
+/// The item rows of these orders, by order id, each in line order.
+fn load_items(
+    conn: &mut SqliteConnection,
+    order_ids: &[String],
+) -> anyhow::Result<HashMap<String, Vec<ItemRow>>> {
+    let rows: Vec<ItemRow> = order_items::table
+        .filter(order_items::order_id.eq_any(order_ids))
+        .order((order_items::order_id, order_items::line_no))
+        .select(ItemRow::as_select())
+        .load(conn)?;
+    let mut by_order: HashMap<String, Vec<ItemRow>> = HashMap::new();
+    for row in rows {
+        by_order.entry(row.order_id.clone()).or_default().push(row);
+    }
+    Ok(by_order)
+}

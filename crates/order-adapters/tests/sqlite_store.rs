@@ -1,0 +1,397 @@
+//! The SQLite store against a real database file.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use order_adapters::{DemoDirectory, SqliteDatabase, SqliteOptions, SqliteOrderStore};
+use order_domain::{
+    Address, Charges, ClaimOutcome, Currency, CustomerDirectory, CustomerId, IdempotencyClaim,
+    IdempotencyCompletion, IdempotencyKey, IdempotencyStore, Inventory, Money, NewOrder, Order,
+    OrderId, OrderLines, OrderQuery, OrderRepository, OrderStatus, PageSize, ProductId, Quantity,
+    RequestFingerprint, RequestId, Reservation, ReservationError, ReservationLine, StoreId,
+    StoredResponse, UncheckedAddress,
+};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+type TestResult = anyhow::Result<()>;
+
+struct TestDb {
+    dir: TempDir,
+    db: SqliteDatabase,
+}
+
+impl TestDb {
+    fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let db = SqliteDatabase::open(&dir.path().join("orders.db"), &SqliteOptions::default())?;
+        Ok(Self { dir, db })
+    }
+
+    fn reopen(&self) -> anyhow::Result<SqliteDatabase> {
+        SqliteDatabase::open(
+            &self.dir.path().join("orders.db"),
+            &SqliteOptions::default(),
+        )
+    }
+
+    fn store(&self) -> SqliteOrderStore {
+        SqliteOrderStore::new(self.db.clone())
+    }
+}
+
+fn base_time() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000) + TimeDelta::microseconds(123_456)
+}
+
+fn address() -> anyhow::Result<Address> {
+    Address::parse(UncheckedAddress {
+        line1: "1 Main St".into(),
+        line2: Some("Flat 2".into()),
+        city: "Springfield".into(),
+        region: None,
+        postal_code: "62701".into(),
+        country: "US".into(),
+    })
+    .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+fn order(
+    customer: &str,
+    store: &str,
+    at: DateTime<Utc>,
+) -> anyhow::Result<(Order, order_domain::HistoryEntry)> {
+    let lines = OrderLines::new(vec![
+        (
+            ProductId::parse("prod-1")?,
+            Quantity::new(1)?,
+            Money::from_minor_units(1000)?,
+        ),
+        (
+            ProductId::parse("prod-2")?,
+            Quantity::new(2)?,
+            Money::from_minor_units(1000)?,
+        ),
+    ])
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let new_order = NewOrder::new(
+        StoreId::parse(store)?,
+        CustomerId::parse(customer)?,
+        Currency::parse("EUR")?,
+        lines,
+        Charges {
+            shipping_cost: Money::from_minor_units(500)?,
+            tax_amount: Money::from_minor_units(300)?,
+        },
+        None,
+    )?;
+    Ok(Order::place(
+        OrderId::from_uuid(Uuid::now_v7()),
+        new_order,
+        address()?,
+        at,
+    ))
+}
+
+fn query() -> OrderQuery {
+    OrderQuery {
+        customer_id: None,
+        store_id: None,
+        status: None,
+        limit: PageSize::DEFAULT,
+        after: None,
+    }
+}
+
+fn claim(key: &str, fingerprint: &str, now: DateTime<Utc>) -> anyhow::Result<IdempotencyClaim> {
+    Ok(IdempotencyClaim {
+        key: IdempotencyKey::parse(key)?,
+        fingerprint: RequestFingerprint::new(fingerprint),
+        now,
+        expires_at: now + TimeDelta::hours(24),
+        abandoned_before: now - TimeDelta::seconds(60),
+    })
+}
+
+#[tokio::test]
+async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening_the_file() -> TestResult {
+    let test = TestDb::new()?;
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    test.store()
+        .insert_placed_order(&order, &placed, None)
+        .await?;
+
+    let reopened = SqliteOrderStore::new(test.reopen()?);
+    assert_eq!(reopened.find_order(order.id()).await?, Some(order.clone()));
+    assert_eq!(reopened.order_history(order.id()).await?, vec![placed]);
+    assert_eq!(
+        reopened
+            .find_order(OrderId::from_uuid(Uuid::now_v7()))
+            .await?,
+        None
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order() -> TestResult {
+    let test = TestDb::new()?;
+    let store = test.store();
+    let mut placed_ids = Vec::new();
+    for i in 0..7 {
+        // Pairs share a creation time, so the id must break the tie.
+        let at = base_time() + TimeDelta::seconds(i / 2);
+        let customer = if i % 3 == 0 { "cust-a" } else { "cust-b" };
+        let (order, placed) = order(customer, "store-1", at)?;
+        store.insert_placed_order(&order, &placed, None).await?;
+        placed_ids.push((order.created_at(), order.id()));
+    }
+    placed_ids.sort();
+    placed_ids.reverse();
+
+    let mut seen = Vec::new();
+    let mut page_query = OrderQuery {
+        limit: PageSize::new(3)?,
+        ..query()
+    };
+    loop {
+        let page = store.list_orders(&page_query).await?;
+        seen.extend(page.orders.iter().map(|o| (o.created_at(), o.id())));
+        match page.next {
+            Some(next) => page_query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, placed_ids);
+
+    let only_a = store
+        .list_orders(&OrderQuery {
+            customer_id: Some(CustomerId::parse("cust-a")?),
+            ..query()
+        })
+        .await?;
+    assert_eq!(only_a.orders.len(), 3);
+    assert!(
+        only_a
+            .orders
+            .iter()
+            .all(|o| o.customer_id().as_str() == "cust-a")
+    );
+    assert_eq!(only_a.next, None);
+
+    let none = store
+        .list_orders(&OrderQuery {
+            status: Some(OrderStatus::Shipped),
+            store_id: Some(StoreId::parse("store-1")?),
+            ..query()
+        })
+        .await?;
+    assert!(none.orders.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses() -> TestResult {
+    let test = TestDb::new()?;
+    let store = test.store();
+    let now = base_time();
+    let first = claim("key-1", "fp-1", now)?;
+    assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
+    assert_eq!(
+        store.claim(&claim("key-1", "fp-1", now)?).await?,
+        ClaimOutcome::InProgress
+    );
+    assert_eq!(
+        store.claim(&claim("key-1", "fp-2", now)?).await?,
+        ClaimOutcome::KeyReused
+    );
+
+    let (order, placed) = order("cust-1", "store-1", now)?;
+    let response = StoredResponse(b"{\"id\":1}".to_vec());
+    let completion = IdempotencyCompletion {
+        key: first.key.clone(),
+        claimed_at: first.now,
+        response: response.clone(),
+    };
+    store
+        .insert_placed_order(&order, &placed, Some(completion))
+        .await?;
+    assert_eq!(
+        store.claim(&claim("key-1", "fp-1", now)?).await?,
+        ClaimOutcome::Replay(response)
+    );
+    assert_eq!(
+        store.claim(&claim("key-1", "fp-2", now)?).await?,
+        ClaimOutcome::KeyReused
+    );
+
+    let a_day_later = now + TimeDelta::hours(24);
+    assert_eq!(
+        store.claim(&claim("key-1", "fp-2", a_day_later)?).await?,
+        ClaimOutcome::Claimed,
+        "past the retention window the key is free again"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_abandoned_claim_frees_the_key_but_only_its_own_claim() -> TestResult {
+    let test = TestDb::new()?;
+    let store = test.store();
+    let first = claim("key-1", "fp-1", base_time())?;
+    assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
+    store.abandon(&first).await?;
+    assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
+
+    // A process that died holds the key until its claim counts as abandoned; then
+    // another request takes over, and the dead claim can no longer free it.
+    let later = claim("key-1", "fp-1", base_time() + TimeDelta::seconds(61))?;
+    assert_eq!(store.claim(&later).await?, ClaimOutcome::Claimed);
+    store.abandon(&first).await?;
+    assert_eq!(store.claim(&later).await?, ClaimOutcome::InProgress);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_order_whose_claim_was_taken_over_is_not_stored() -> TestResult {
+    let test = TestDb::new()?;
+    let store = test.store();
+    let first = claim("key-1", "fp-1", base_time())?;
+    store.claim(&first).await?;
+    let takeover = claim("key-1", "fp-1", base_time() + TimeDelta::seconds(61))?;
+    assert_eq!(store.claim(&takeover).await?, ClaimOutcome::Claimed);
+
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    let completion = IdempotencyCompletion {
+        key: first.key.clone(),
+        claimed_at: first.now,
+        response: StoredResponse(vec![]),
+    };
+    assert!(
+        store
+            .insert_placed_order(&order, &placed, Some(completion))
+            .await
+            .is_err()
+    );
+    assert_eq!(store.find_order(order.id()).await?, None);
+    assert!(store.order_history(order.id()).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_claims_of_one_key_exactly_one_wins() -> TestResult {
+    let test = TestDb::new()?;
+    let store = Arc::new(test.store());
+    let claims = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .claim(&claim("race", "fp", base_time())?)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    });
+    let mut claimed = 0;
+    for outcome in await_all(claims).await {
+        match outcome?? {
+            ClaimOutcome::Claimed => claimed += 1,
+            ClaimOutcome::InProgress => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(claimed, 1);
+    Ok(())
+}
+
+async fn await_all<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut results = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        results.push(handle.await);
+    }
+    results
+}
+
+fn reservation(id: OrderId, lines: &[(&str, i64)]) -> anyhow::Result<Reservation> {
+    Ok(Reservation {
+        id,
+        lines: lines
+            .iter()
+            .map(|(product, quantity)| {
+                Ok(ReservationLine {
+                    product_id: ProductId::parse(*product)?,
+                    quantity: Quantity::new(*quantity)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
+#[tokio::test]
+async fn the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restarts() -> TestResult {
+    let test = TestDb::new()?;
+    let demo = DemoDirectory::open(test.db.clone()).await?;
+    let rid = RequestId::generate();
+    let first = OrderId::from_uuid(Uuid::now_v7());
+
+    // prod-7 has 10 in stock.
+    demo.reserve(&reservation(first, &[("prod-1", 5), ("prod-7", 8)])?, &rid)
+        .await?;
+    demo.reserve(&reservation(first, &[("prod-1", 5), ("prod-7", 8)])?, &rid)
+        .await?;
+    let second = OrderId::from_uuid(Uuid::now_v7());
+    let short = demo
+        .reserve(&reservation(second, &[("prod-1", 1), ("prod-7", 3)])?, &rid)
+        .await;
+    match short {
+        Err(ReservationError::InsufficientStock(shortages)) => {
+            assert_eq!(shortages.len(), 1);
+            assert_eq!(shortages[0].product_id.as_str(), "prod-7");
+            assert_eq!((shortages[0].requested, shortages[0].available), (3, 2));
+        }
+        other => panic!("expected a shortage, got {other:?}"),
+    }
+    let unknown = demo
+        .reserve(&reservation(second, &[("nope", 1), ("prod-1", 1)])?, &rid)
+        .await;
+    assert!(
+        matches!(unknown, Err(ReservationError::UnknownProducts(p)) if p.len() == 1 && p[0].as_str() == "nope")
+    );
+
+    // A restart reseeds nothing: the 8 held units stay held until released.
+    let restarted = DemoDirectory::open(test.reopen()?).await?;
+    assert!(
+        restarted
+            .reserve(&reservation(second, &[("prod-7", 3)])?, &rid)
+            .await
+            .is_err()
+    );
+    restarted.release(first, &rid).await?;
+    restarted.release(first, &rid).await?;
+    restarted
+        .reserve(&reservation(second, &[("prod-7", 10)])?, &rid)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_demo_customers_come_from_the_data_file() -> TestResult {
+    let test = TestDb::new()?;
+    let demo = DemoDirectory::open(test.db.clone()).await?;
+    let rid = RequestId::generate();
+    let ada = demo
+        .find_customer(&CustomerId::parse("cust-1")?, &rid)
+        .await?;
+    assert_eq!(
+        ada.and_then(|c| c.shipping_address)
+            .map(|a| a.city().to_owned()),
+        Some("Springfield".into())
+    );
+    assert_eq!(
+        demo.find_customer(&CustomerId::parse("cust-404")?, &rid)
+            .await?,
+        None
+    );
+    Ok(())
+}
