@@ -1,1 +1,10 @@
+//! The order service's HTTP API: actix-web handlers over the domain's use cases, the
+//! one error-to-problem mapping, configuration and start-up.
 
+mod body;
+pub mod config;
+mod error;
+mod request_id;
+mod routes;
+pub mod startup;
+pub mod telemetry;

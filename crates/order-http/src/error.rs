@@ -1,0 +1,292 @@
+//! The one mapping from errors to HTTP answers: `application/problem+json` (RFC 9457)
+//! with a stable `code` clients branch on. 5xx bodies say nothing of the cause; the
+//! cause goes to the log.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// One problem with one field (or query parameter, or header) of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Where: `items[0].quantity`, `shippingAddress.city`, `limit`.
+    pub field: String,
+    /// What is wrong, for a person to read.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An error answer of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    retry_after_seconds: Option<u64>,
+    allow: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_seconds: None,
+            allow: None,
+        }
+    }
+
+    fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// 400 `malformed_request`: the body is not JSON, or not an object.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "Malformed request",
+            detail,
+        )
+    }
+
+    /// 422 `validation_failed`, one entry per offending field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Validation failed",
+            "One or more fields are invalid; see errors.",
+        )
+        .with_errors(errors)
+    }
+
+    /// 400 `invalid_parameter`, naming a query parameter or header.
+    pub fn invalid_parameter(name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "Invalid parameter",
+            format!("{name}: {message}"),
+        )
+        .with_errors(vec![FieldError::new(name, message)])
+    }
+
+    /// 404 `order_not_found`.
+    pub fn order_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "order_not_found",
+            "Order not found",
+            "No order has this id.",
+        )
+    }
+
+    /// 404 `not_found`: no such route.
+    pub fn route_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            "No resource has this path.",
+        )
+    }
+
+    /// 405 `method_not_allowed`, with the methods the path does take.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            format!("This path takes {allow}."),
+        );
+        error.allow = Some(allow);
+        error
+    }
+
+    /// 413 `payload_too_large`.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("The body must be at most {limit} bytes."),
+        )
+    }
+
+    /// 422 `customer_not_found`.
+    pub fn customer_not_found() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "customer_not_found",
+            "Customer not found",
+            "The customer service does not know this customer.",
+        )
+        .with_errors(vec![FieldError::new(
+            "customerId",
+            "is not a known customer",
+        )])
+    }
+
+    /// 422 `product_not_found`, naming each unknown product's field.
+    pub fn product_not_found(errors: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "product_not_found",
+            "Product not found",
+            "The inventory service does not know one or more products.",
+        )
+        .with_errors(errors)
+    }
+
+    /// 409 `insufficient_stock`, naming each short item.
+    pub fn insufficient_stock(errors: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "insufficient_stock",
+            "Insufficient stock",
+            "One or more products do not have enough stock.",
+        )
+        .with_errors(errors)
+    }
+
+    /// 503 `dependency_unavailable`, with `Retry-After`.
+    pub fn dependency_unavailable(service: impl fmt::Display, retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dependency_unavailable",
+            "Dependency unavailable",
+            format!("The {service} service is unavailable; nothing was stored. Retry later."),
+        );
+        error.retry_after_seconds = Some(retry_after_seconds);
+        error
+    }
+
+    /// 503 `service_unavailable`: our own database is unreachable for now.
+    pub fn service_unavailable(cause: &dyn StdError) -> Self {
+        tracing::error!(error = %chain(cause), "the database is unavailable");
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service unavailable",
+            "The service cannot reach its database; nothing was stored. Retry later.",
+        );
+        error.retry_after_seconds = Some(1);
+        error
+    }
+
+    /// 422 `idempotency_key_reused`.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+            "This Idempotency-Key was used for a different request.",
+        )
+    }
+
+    /// 409 `idempotency_request_in_progress`.
+    pub fn idempotency_request_in_progress() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_request_in_progress",
+            "Request in progress",
+            "A request with this Idempotency-Key is being processed; retry later.",
+        )
+    }
+
+    /// 500 `internal_error`: the cause is logged, never shown.
+    pub fn internal(cause: &dyn StdError) -> Self {
+        tracing::error!(error = %chain(cause), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "The service failed to process the request.",
+        )
+    }
+}
+
+/// An error and all its causes, on one line for the log.
+fn chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = Problem {
+            kind: format!("urn:order-service:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            errors: &self.errors,
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(seconds) = self.retry_after_seconds {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, allow));
+        }
+        response.body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}

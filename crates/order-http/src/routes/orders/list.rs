@@ -1,0 +1,121 @@
+//! `GET /v1/orders`: filtered, newest first, paged by an opaque cursor.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use order_domain::{
+    CustomerId, OrderId, OrderQuery, OrderService, OrderStatus, PagePosition, PageSize, StoreId,
+};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::routes::orders::read::read_error;
+use crate::routes::orders::view::OrderView;
+
+const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "cursor"];
+
+pub async fn list_orders(
+    service: web::Data<OrderService>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = parse_query(request.query_string())?;
+    let page = service.list_orders(&query).await.map_err(read_error)?;
+    Ok(HttpResponse::Ok().json(OrderList {
+        items: page.orders.iter().map(OrderView::from).collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderList<'a> {
+    items: Vec<OrderView<'a>>,
+    next_cursor: Option<String>,
+}
+
+fn parse_query(query_string: &str) -> Result<OrderQuery, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
+        .map_err(|_| ApiError::invalid_parameter("query", "is not a valid query string"))?;
+    let mut query = OrderQuery {
+        customer_id: None,
+        store_id: None,
+        status: None,
+        limit: PageSize::DEFAULT,
+        after: None,
+    };
+    let mut seen = Vec::new();
+    for (name, value) in &pairs {
+        let invalid = |problem: String| ApiError::invalid_parameter(name, problem);
+        if !PARAMETERS.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "is not a parameter of this endpoint (it takes {})",
+                PARAMETERS.join(", ")
+            )));
+        }
+        if seen.contains(name) {
+            return Err(invalid("must be given at most once".into()));
+        }
+        seen.push(name.clone());
+        match name.as_str() {
+            "customerId" => {
+                query.customer_id =
+                    Some(CustomerId::parse(value.as_str()).map_err(|e| invalid(e.to_string()))?)
+            }
+            "storeId" => {
+                query.store_id =
+                    Some(StoreId::parse(value.as_str()).map_err(|e| invalid(e.to_string()))?)
+            }
+            "status" => {
+                query.status = Some(OrderStatus::parse(value).map_err(|e| invalid(e.to_string()))?)
+            }
+            "limit" => {
+                let limit = value
+                    .parse::<i64>()
+                    .map_err(|_| invalid("must be an integer from 1 to 100".into()))?;
+                query.limit = PageSize::new(limit).map_err(|e| invalid(e.to_string()))?;
+            }
+            _ => {
+                query.after = Some(
+                    decode_cursor(value)
+                        .ok_or_else(|| invalid("is not a cursor this service issued".into()))?,
+                )
+            }
+        }
+    }
+    Ok(query)
+}
+
+/// The cursor is opaque to clients: the position of the last order of a page.
+fn encode_cursor(position: PagePosition) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        position.created_at.timestamp_micros(),
+        position.id
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> Option<PagePosition> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (micros, id) = text.split_once('|')?;
+    Some(PagePosition {
+        created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id: OrderId::parse(id).ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_garbage_is_refused() {
+        let position = PagePosition {
+            created_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap_or_default(),
+            id: OrderId::from_uuid(uuid::Uuid::now_v7()),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(position)), Some(position));
+        assert_eq!(decode_cursor("not-a-cursor"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("12|nope")), None);
+    }
+}

@@ -1,0 +1,375 @@
+//! `POST /v1/orders`: place an order, idempotently when the client sends a key.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use order_domain::{
+    Address, AddressField, Charges, Currency, CustomerId, IdempotencyKey, IdempotentRequest,
+    LinesError, Money, NewOrder, OrderLines, OrderService, PlaceOrderError, Placement, ProductId,
+    Quantity, RequestFingerprint, StoreId, StoredResponse, UncheckedAddress,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::body::{Fields, JsonObject, canonical_json};
+use crate::error::{ApiError, FieldError};
+use crate::request_id::CurrentRequestId;
+use crate::routes::orders::view::{OrderView, etag, json_content_type, location};
+use crate::routes::repository_error;
+
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// How long a client should wait before retrying after an upstream failure.
+const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
+
+pub async fn place_order(
+    service: web::Data<OrderService>,
+    request: HttpRequest,
+    request_id: CurrentRequestId,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
+    let new_order = parse_new_order(&body).map_err(ApiError::validation)?;
+    let idempotency = key.map(|key| IdempotentRequest {
+        key,
+        fingerprint: fingerprint(&body),
+    });
+    let placement = service
+        .place_order(
+            new_order.clone(),
+            idempotency,
+            first_response,
+            &request_id.0,
+        )
+        .await
+        .map_err(|error| placement_error(error, &new_order))?;
+    Ok(match placement {
+        Placement::Created(order) => {
+            let stored = first_response(&order);
+            replay(stored, false)
+        }
+        Placement::Replayed(stored) => replay(stored, true),
+    })
+}
+
+fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_parameter(IDEMPOTENCY_KEY, "must be visible ASCII"))?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|problem| ApiError::invalid_parameter(IDEMPOTENCY_KEY, problem.to_string()))
+}
+
+/// Two bodies that parse to the same JSON value are the same request.
+fn fingerprint(body: &Map<String, Value>) -> RequestFingerprint {
+    let canonical = canonical_json(&Value::Object(body.clone()));
+    let digest = Sha256::digest(canonical.as_bytes());
+    RequestFingerprint::new(
+        digest
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>(),
+    )
+}
+
+/// The first answer to a placement, kept whole so that a replay is the same answer.
+#[derive(Serialize, Deserialize)]
+struct FirstResponse {
+    status: u16,
+    location: String,
+    etag: String,
+    body: String,
+}
+
+fn first_response(order: &order_domain::Order) -> StoredResponse {
+    let first = FirstResponse {
+        status: StatusCode::CREATED.as_u16(),
+        location: location(order),
+        etag: etag(order),
+        body: serde_json::to_string(&OrderView::from(order)).unwrap_or_default(),
+    };
+    StoredResponse(serde_json::to_vec(&first).unwrap_or_default())
+}
+
+fn replay(stored: StoredResponse, replayed: bool) -> HttpResponse {
+    let Ok(first) = serde_json::from_slice::<FirstResponse>(&stored.0) else {
+        let unreadable = std::io::Error::other("a stored idempotent response is unreadable");
+        return ApiError::internal(&unreadable).error_response();
+    };
+    let mut response =
+        HttpResponse::build(StatusCode::from_u16(first.status).unwrap_or(StatusCode::CREATED));
+    response
+        .insert_header((header::CONTENT_TYPE, json_content_type()))
+        .insert_header((header::LOCATION, first.location))
+        .insert_header((header::ETAG, first.etag));
+    if replayed {
+        response.insert_header((
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        ));
+    }
+    response.body(first.body)
+}
+
+fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
+    let item_index = |product: &ProductId| {
+        order
+            .lines()
+            .items()
+            .iter()
+            .position(|item| item.product_id() == product)
+    };
+    match error {
+        PlaceOrderError::CustomerNotFound => ApiError::customer_not_found(),
+        PlaceOrderError::ShippingAddressRequired => ApiError::validation(vec![FieldError::new(
+            "shippingAddress",
+            "is required: the customer has no address on file",
+        )]),
+        PlaceOrderError::UnknownProducts(products) => ApiError::product_not_found(
+            products
+                .iter()
+                .map(|product| match item_index(product) {
+                    Some(i) => {
+                        FieldError::new(format!("items[{i}].productId"), "is not a known product")
+                    }
+                    None => FieldError::new("items", format!("product {product} is not known")),
+                })
+                .collect(),
+        ),
+        PlaceOrderError::InsufficientStock(shortages) => ApiError::insufficient_stock(
+            shortages
+                .iter()
+                .map(|shortage| {
+                    let field = item_index(&shortage.product_id)
+                        .map_or_else(|| "items".to_owned(), |i| format!("items[{i}].quantity"));
+                    FieldError::new(
+                        field,
+                        format!(
+                            "{} requested, {} available",
+                            shortage.requested, shortage.available
+                        ),
+                    )
+                })
+                .collect(),
+        ),
+        PlaceOrderError::DependencyUnavailable(unavailable) => {
+            tracing::warn!(error = %unavailable, "an upstream service is unavailable");
+            let retry_after = unavailable
+                .retry_after
+                .map_or(DEPENDENCY_RETRY_AFTER_SECONDS, |wait| wait.as_secs().max(1));
+            ApiError::dependency_unavailable(unavailable.service, retry_after)
+        }
+        PlaceOrderError::IdempotencyKeyReused => ApiError::idempotency_key_reused(),
+        PlaceOrderError::IdempotencyRequestInProgress => {
+            ApiError::idempotency_request_in_progress()
+        }
+        PlaceOrderError::Repository(error) => repository_error(error),
+    }
+}
+
+const ORDER_FIELDS: &[&str] = &[
+    "storeId",
+    "customerId",
+    "items",
+    "shippingCost",
+    "taxAmount",
+    "currency",
+    "shippingAddress",
+    "itemsTotal",
+    "totalAmount",
+];
+const ITEM_FIELDS: &[&str] = &["productId", "quantity", "unitPrice"];
+
+/// Turns a placement body into a new order, or every problem with it.
+fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(ORDER_FIELDS, &mut errors);
+    let store_id = fields
+        .string("storeId", &mut errors)
+        .and_then(|text| fields.parse("storeId", StoreId::parse(text), &mut errors));
+    let customer_id = fields
+        .string("customerId", &mut errors)
+        .and_then(|text| fields.parse("customerId", CustomerId::parse(text), &mut errors));
+    let lines = parse_lines(&fields, &mut errors);
+    let money = |name: &str, errors: &mut Vec<FieldError>| {
+        fields
+            .integer(name, errors)
+            .and_then(|amount| fields.parse(name, Money::from_minor_units(amount), errors))
+    };
+    let shipping_cost = money("shippingCost", &mut errors);
+    let tax_amount = money("taxAmount", &mut errors);
+    let currency = match fields.optional_string("currency", &mut errors) {
+        Ok(None) => Some(Currency::USD),
+        Ok(Some(code)) => fields.parse("currency", Currency::parse(code), &mut errors),
+        Err(()) => None,
+    };
+    let shipping_address = match fields.optional_object("shippingAddress", &mut errors) {
+        Ok(None) => Some(None),
+        Ok(Some(address)) => parse_address(&address, &mut errors).map(Some),
+        Err(()) => None,
+    };
+    let claimed_items_total = fields.optional_integer("itemsTotal", &mut errors);
+    let claimed_total = fields.optional_integer("totalAmount", &mut errors);
+
+    let (
+        Some(store_id),
+        Some(customer_id),
+        Some(lines),
+        Some(shipping_cost),
+        Some(tax_amount),
+        Some(currency),
+        Some(shipping_address),
+    ) = (
+        store_id,
+        customer_id,
+        lines,
+        shipping_cost,
+        tax_amount,
+        currency,
+        shipping_address,
+    )
+    else {
+        return Err(errors);
+    };
+    let charges = Charges {
+        shipping_cost,
+        tax_amount,
+    };
+    let items_total = lines.items_total();
+    let new_order = match NewOrder::new(
+        store_id,
+        customer_id,
+        currency,
+        lines,
+        charges,
+        shipping_address,
+    ) {
+        Ok(order) => order,
+        Err(overflow) => {
+            errors.push(FieldError::new("totalAmount", overflow.to_string()));
+            return Err(errors);
+        }
+    };
+    for (name, claimed, computed) in [
+        ("itemsTotal", claimed_items_total, items_total),
+        ("totalAmount", claimed_total, new_order.total_amount()),
+    ] {
+        if let Ok(Some(claimed)) = claimed
+            && claimed != computed.minor_units()
+        {
+            errors.push(FieldError::new(
+                name,
+                format!("must equal the computed {computed}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(new_order)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_lines(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Option<OrderLines> {
+    let items = fields.array("items", errors)?;
+    if items.is_empty() || items.len() > OrderLines::MAX_ITEMS {
+        let problem = if items.is_empty() {
+            LinesError::Empty
+        } else {
+            LinesError::TooMany
+        };
+        errors.push(FieldError::new("items", problem.to_string()));
+        return None;
+    }
+    let mut lines = Vec::with_capacity(items.len());
+    for (index, value) in items.iter().enumerate() {
+        let Some(item) = fields.element("items", index, value, errors) else {
+            continue;
+        };
+        item.refuse_unknown(ITEM_FIELDS, errors);
+        let product_id = item
+            .string("productId", errors)
+            .and_then(|text| item.parse("productId", ProductId::parse(text), errors));
+        let quantity = item
+            .integer("quantity", errors)
+            .and_then(|n| item.parse("quantity", Quantity::new(n), errors));
+        let unit_price = item
+            .integer("unitPrice", errors)
+            .and_then(|amount| item.parse("unitPrice", Money::from_minor_units(amount), errors));
+        if let (Some(product_id), Some(quantity), Some(unit_price)) =
+            (product_id, quantity, unit_price)
+        {
+            lines.push((product_id, quantity, unit_price));
+        }
+    }
+    if lines.len() < items.len() {
+        return None;
+    }
+    OrderLines::new(lines)
+        .map_err(|problems| {
+            for problem in problems {
+                let field = match problem {
+                    LinesError::DuplicateProduct { index } => format!("items[{index}].productId"),
+                    LinesError::LineTotalOverflow { index } => format!("items[{index}].unitPrice"),
+                    LinesError::Empty | LinesError::TooMany | LinesError::ItemsTotalOverflow => {
+                        "items".to_owned()
+                    }
+                };
+                errors.push(FieldError::new(field, problem.to_string()));
+            }
+        })
+        .ok()
+}
+
+const ADDRESS_FIELDS: &[&str] = &["line1", "line2", "city", "region", "postalCode", "country"];
+
+/// Reads an address object; shared by every body that carries one.
+pub fn parse_address(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Option<Address> {
+    fields.refuse_unknown(ADDRESS_FIELDS, errors);
+    let before = errors.len();
+    let required = |name: &str, errors: &mut Vec<FieldError>| {
+        fields.string(name, errors).unwrap_or_default().to_owned()
+    };
+    let optional = |name: &str, errors: &mut Vec<FieldError>| {
+        fields
+            .optional_string(name, errors)
+            .ok()
+            .flatten()
+            .map(str::to_owned)
+    };
+    let input = UncheckedAddress {
+        line1: required("line1", errors),
+        line2: optional("line2", errors),
+        city: required("city", errors),
+        region: optional("region", errors),
+        postal_code: required("postalCode", errors),
+        country: required("country", errors),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Address::parse(input)
+        .map_err(|problems| {
+            for problem in problems {
+                let name = match problem.field {
+                    AddressField::Line1 => "line1",
+                    AddressField::Line2 => "line2",
+                    AddressField::City => "city",
+                    AddressField::Region => "region",
+                    AddressField::PostalCode => "postalCode",
+                    AddressField::Country => "country",
+                };
+                errors.push(FieldError::new(
+                    fields.path(name),
+                    problem.problem.to_string(),
+                ));
+            }
+        })
+        .ok()
+}

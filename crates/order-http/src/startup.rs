@@ -1,0 +1,119 @@
+//! Wiring: opens the database, picks the upstream adapters, binds the listener and
+//! builds the server. `main` and the tests start the service the same way.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use order_adapters::{
+    DemoDirectory, HttpCustomerDirectory, HttpInventory, SqliteDatabase, SqliteOptions,
+    SqliteOrderStore, SystemClock, UpstreamSettings, UuidV7Ids,
+};
+use order_domain::{CustomerDirectory, IdempotencyPolicy, Inventory, OrderService, Ports};
+
+use crate::config::{Config, DatabaseUrl};
+use crate::request_id::request_context;
+use crate::routes;
+
+/// A service bound to its port, ready to run.
+#[allow(missing_debug_implementations)]
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database (applying migrations), wires the adapters and binds
+    /// `config.listen_addr`.
+    ///
+    /// # Errors
+    /// When the database cannot be opened, the demo directory cannot be seeded, or the
+    /// address cannot be bound.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let service = web::Data::new(order_service(config).await?);
+        let listener = TcpListener::bind(config.listen_addr)
+            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(service.clone())
+                .wrap(from_fn(request_context))
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %config.listen_addr, port, "listening");
+        Ok(Self { port, server })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn order_service(config: &Config) -> anyhow::Result<OrderService> {
+    let DatabaseUrl::Sqlite(path) = &config.database;
+    let db = SqliteDatabase::open(path, &SqliteOptions::default())?;
+    tracing::info!(path = %path.display(), "using the SQLite database");
+    let store = Arc::new(SqliteOrderStore::new(db.clone()));
+    let settings = |base_url: &String| UpstreamSettings {
+        base_url: base_url.clone(),
+        attempt_timeout: config.upstream_attempt_timeout,
+    };
+    let mut demo = None;
+    let customers: Arc<dyn CustomerDirectory> = match &config.customer_service_url {
+        Some(url) => Arc::new(HttpCustomerDirectory::new(&settings(url))?),
+        None => {
+            tracing::warn!(
+                "ORDERS_CUSTOMER_SERVICE_URL is not set: using the built-in demo customer directory"
+            );
+            demo_directory(&db, &mut demo).await?
+        }
+    };
+    let inventory: Arc<dyn Inventory> = match &config.inventory_service_url {
+        Some(url) => Arc::new(HttpInventory::new(&settings(url))?),
+        None => {
+            tracing::warn!(
+                "ORDERS_INVENTORY_SERVICE_URL is not set: using the built-in demo inventory"
+            );
+            demo_directory(&db, &mut demo).await?
+        }
+    };
+    Ok(OrderService::new(
+        Ports {
+            orders: store.clone(),
+            idempotency: store,
+            customers,
+            inventory,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Ids),
+        },
+        IdempotencyPolicy::default(),
+    ))
+}
+
+/// The demo directory, opened (and seeded) the first time either port needs it.
+async fn demo_directory(
+    db: &SqliteDatabase,
+    opened: &mut Option<Arc<DemoDirectory>>,
+) -> anyhow::Result<Arc<DemoDirectory>> {
+    if let Some(demo) = opened {
+        return Ok(demo.clone());
+    }
+    let demo = Arc::new(DemoDirectory::open(db.clone()).await?);
+    *opened = Some(demo.clone());
+    Ok(demo)
+}

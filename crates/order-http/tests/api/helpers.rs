@@ -1,0 +1,214 @@
+//! Starting the app for a test, and typed helpers for its requests.
+
+use std::time::Duration;
+
+use order_http::config::{Config, DatabaseUrl};
+use order_http::startup::Application;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub type TestResult = anyhow::Result<()>;
+
+/// A running service and the fakes of the services it calls.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub customers: MockServer,
+    pub inventory: MockServer,
+    _data: TempDir,
+}
+
+/// How long one upstream attempt may take in tests: short, so timeouts are quick.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Starts the service against wiremock fakes of both upstream services.
+pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    let customers = MockServer::start().await;
+    let inventory = MockServer::start().await;
+    let urls = (Some(customers.uri()), Some(inventory.uri()));
+    let (address, data) = start(urls).await?;
+    Ok(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        customers,
+        inventory,
+        _data: data,
+    })
+}
+
+/// Starts the service on its built-in demo directory; returns its base URL.
+pub async fn spawn_demo_app() -> anyhow::Result<(String, TempDir)> {
+    start((None, None)).await
+}
+
+async fn start(urls: (Option<String>, Option<String>)) -> anyhow::Result<(String, TempDir)> {
+    if std::env::var_os("TEST_LOG").is_some() {
+        order_http::telemetry::init(false);
+    }
+    let data = tempfile::tempdir()?;
+    let config = Config {
+        listen_addr: "127.0.0.1:0".parse()?,
+        database: DatabaseUrl::Sqlite(data.path().join("orders.db")),
+        customer_service_url: urls.0,
+        inventory_service_url: urls.1,
+        upstream_attempt_timeout: UPSTREAM_TIMEOUT,
+        json_logs: false,
+        shutdown_timeout: Duration::from_secs(1),
+    };
+    let app = Application::build(&config).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Ok((address, data))
+}
+
+/// A valid placement body: 1×1000 + 2×1000, shipping 500, tax 300.
+pub fn order_body() -> Value {
+    json!({
+        "storeId": "store-1",
+        "customerId": "cust-1",
+        "items": [
+            {"productId": "prod-1", "quantity": 1, "unitPrice": 1000},
+            {"productId": "prod-2", "quantity": 2, "unitPrice": 1000}
+        ],
+        "shippingCost": 500,
+        "taxAmount": 300
+    })
+}
+
+pub fn address_json(city: &str) -> Value {
+    json!({"line1": "1234 Elm St", "line2": "Suite 100", "city": city, "region": "IL",
+           "postalCode": "62701", "country": "US"})
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn place(&self, body: &Value) -> reqwest::Result<Response> {
+        self.client
+            .post(self.url("/v1/orders"))
+            .json(body)
+            .send()
+            .await
+    }
+
+    pub async fn place_with_key(&self, body: &Value, key: &str) -> reqwest::Result<Response> {
+        self.client
+            .post(self.url("/v1/orders"))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Result<Response> {
+        self.client.get(self.url(path)).send().await
+    }
+
+    /// The customer service knows `id`, with an address in Springfield.
+    pub async fn customer_exists(&self, id: &str) {
+        Mock::given(method("GET"))
+            .and(path(format!("/customers/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": id, "name": "Ada", "email": "ada@example.com",
+                "shippingAddress": address_json("Springfield")
+            })))
+            .mount(&self.customers)
+            .await;
+    }
+
+    /// The inventory service reserves whatever it is asked to, and releases too.
+    pub async fn stock_is_plentiful(&self) {
+        Mock::given(method("POST"))
+            .and(path("/reservations"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"reservationId": "r"})))
+            .mount(&self.inventory)
+            .await;
+        self.releases_succeed().await;
+    }
+
+    pub async fn releases_succeed(&self) {
+        Mock::given(method("DELETE"))
+            .and(path_regex("^/reservations/.+$"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&self.inventory)
+            .await;
+    }
+
+    /// Places the standard order and returns its body.
+    pub async fn placed_order(&self, body: &Value) -> anyhow::Result<Value> {
+        let response = self.place(body).await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::CREATED,
+            "placing failed: {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
+    /// How many requests the fakes received for `method` on paths starting with `prefix`.
+    pub async fn upstream_calls(&self, server: &MockServer, verb: &str, prefix: &str) -> usize {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path().starts_with(prefix))
+            .count()
+    }
+
+    /// The ids of every listed order (all pages, default filters).
+    pub async fn listed_ids(&self, query: &str) -> anyhow::Result<Vec<String>> {
+        let page: Value = self
+            .get(&format!("/v1/orders?{query}"))
+            .await?
+            .json()
+            .await?;
+        Ok(ids_of(&page))
+    }
+}
+
+pub fn ids_of(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|o| o["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks a problem+json answer: its status, its code, and the fields it names.
+pub async fn assert_problem(
+    response: Response,
+    status: u16,
+    code: &str,
+    fields: &[&str],
+) -> anyhow::Result<Value> {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let problem: Value = response.json().await?;
+    assert_eq!(problem["code"], code, "code of {problem}");
+    assert_eq!(problem["status"], status);
+    for key in ["type", "title", "detail"] {
+        assert!(problem[key].is_string(), "{key} missing in {problem}");
+    }
+    let named: Vec<&str> = problem["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(named, fields, "fields named by {problem}");
+    Ok(problem)
+}
