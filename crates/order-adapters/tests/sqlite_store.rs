@@ -5,10 +5,11 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use order_adapters::{DemoDirectory, SqliteDatabase, SqliteOptions, SqliteOrderStore};
 use order_domain::{
-    Address, Charges, ClaimOutcome, Currency, CustomerDirectory, CustomerId, IdempotencyClaim,
-    IdempotencyCompletion, IdempotencyKey, IdempotencyStore, Inventory, Money, NewOrder, Order,
-    OrderId, OrderLines, OrderQuery, OrderRepository, OrderStatus, PageSize, ProductId, Quantity,
-    RequestFingerprint, RequestId, Reservation, ReservationError, ReservationLine, StoreId,
+    Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory, CustomerId,
+    IdempotencyClaim, IdempotencyCompletion, IdempotencyKey, IdempotencyStore, Inventory, Money,
+    NewOrder, Order, OrderChange, OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository,
+    OrderStatus, PageSize, PendingRelease, ProductId, Quantity, ReleaseOutbox, RequestFingerprint,
+    RequestId, Reservation, ReservationError, ReservationLine, SaveOutcome, StoreId,
     StoredResponse, UncheckedAddress,
 };
 use tempfile::TempDir;
@@ -392,6 +393,119 @@ async fn the_demo_customers_come_from_the_data_file() -> TestResult {
         demo.find_customer(&CustomerId::parse("cust-404")?, &rid)
             .await?,
         None
+    );
+    Ok(())
+}
+
+fn cancel(order: &Order, at: DateTime<Utc>) -> anyhow::Result<OrderChange> {
+    let mut changed = order.clone();
+    let (entry, _) = changed.apply(
+        OrderCommand::Cancel {
+            reason: CancellationReason::parse("out of budget")?,
+        },
+        at,
+    )?;
+    Ok(OrderChange {
+        order: changed,
+        entry,
+        previous_version: order.version(),
+        release: Some(PendingRelease {
+            reservation_id: order.id(),
+            request_id: RequestId::parse("req-1")?,
+            attempts: 0,
+            due_at: at + TimeDelta::seconds(1),
+        }),
+    })
+}
+
+#[tokio::test]
+async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on()
+-> TestResult {
+    let test = TestDb::new()?;
+    let store = test.store();
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    store.insert_placed_order(&order, &placed, None).await?;
+
+    let later = base_time() + TimeDelta::seconds(5);
+    let change = cancel(&order, later)?;
+    assert_eq!(store.save_change(&change).await?, SaveOutcome::Saved);
+    // A second change decided on version 1 lost the race: nothing of it is stored.
+    let mut stale = cancel(&order, later)?;
+    stale.release = None;
+    assert_eq!(
+        store.save_change(&stale).await?,
+        SaveOutcome::VersionConflict
+    );
+
+    let stored = store.find_order(order.id()).await?;
+    assert_eq!(stored.as_ref(), Some(&change.order));
+    assert_eq!(stored.map(|o| o.version()), Some(2));
+    let history = store.order_history(order.id()).await?;
+    assert_eq!(history, vec![placed, change.entry.clone()]);
+
+    assert!(
+        store.take_due_releases(later, later, 10).await?.is_empty(),
+        "not due yet"
+    );
+    let due_at = later + TimeDelta::seconds(1);
+    let taken = store
+        .take_due_releases(due_at, due_at + TimeDelta::seconds(30), 10)
+        .await?;
+    assert_eq!(
+        taken,
+        vec![
+            change
+                .release
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("no release"))?
+        ]
+    );
+    assert!(
+        store
+            .take_due_releases(due_at, due_at, 10)
+            .await?
+            .is_empty(),
+        "hidden while tried"
+    );
+    store.complete_release(order.id()).await?;
+    assert!(
+        store
+            .take_due_releases(due_at + TimeDelta::hours(1), due_at, 10)
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_recorded_release_can_be_postponed_and_survives_a_restart() -> TestResult {
+    let test = TestDb::new()?;
+    let store = test.store();
+    let release = PendingRelease {
+        reservation_id: OrderId::from_uuid(Uuid::now_v7()),
+        request_id: RequestId::parse("req-9")?,
+        attempts: 1,
+        due_at: base_time(),
+    };
+    store.record_release(&release).await?;
+    let postponed = PendingRelease {
+        attempts: 2,
+        due_at: base_time() + TimeDelta::seconds(4),
+        ..release
+    };
+    store.record_release(&postponed).await?;
+
+    let reopened = SqliteOrderStore::new(test.reopen()?);
+    assert!(
+        reopened
+            .take_due_releases(base_time(), base_time(), 10)
+            .await?
+            .is_empty()
+    );
+    let later = base_time() + TimeDelta::seconds(4);
+    assert_eq!(
+        reopened.take_due_releases(later, later, 10).await?,
+        vec![postponed]
     );
     Ok(())
 }

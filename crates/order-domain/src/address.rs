@@ -1,9 +1,12 @@
 //! Postal addresses that orders are shipped to.
 
+use serde::{Deserialize, Serialize};
+
 use crate::values::{InvalidValue, parse_text};
 
 /// The fields of an address as they arrive, before any is checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UncheckedAddress {
     /// Street and number.
     pub line1: String,
@@ -41,9 +44,29 @@ pub struct AddressError {
     pub problem: InvalidValue,
 }
 
+/// Every problem found in an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid address: {0:?}")]
+pub struct InvalidAddress(pub Vec<AddressError>);
+
 /// A postal address with every field checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedAddress", into = "UncheckedAddress")]
 pub struct Address(UncheckedAddress);
+
+impl TryFrom<UncheckedAddress> for Address {
+    type Error = InvalidAddress;
+
+    fn try_from(input: UncheckedAddress) -> Result<Self, InvalidAddress> {
+        Self::parse(input).map_err(InvalidAddress)
+    }
+}
+
+impl From<Address> for UncheckedAddress {
+    fn from(address: Address) -> Self {
+        address.0
+    }
+}
 
 impl Address {
     /// Longest street line, in characters.

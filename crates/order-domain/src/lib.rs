@@ -9,18 +9,20 @@ mod service;
 mod service_tests;
 mod values;
 
-pub use address::{Address, AddressError, AddressField, UncheckedAddress};
+pub use address::{Address, AddressError, AddressField, InvalidAddress, UncheckedAddress};
 pub use lifecycle::{Action, InvalidTransition, OrderStatus, allowed_actions, transition};
 pub use order::{
-    Cancellation, Charges, HistoryEntry, LinesError, NewOrder, Order, OrderEvent, OrderItem,
-    OrderLines, OrderRecord, Payment, PaymentMethod, Shipment, TotalOverflow,
+    Cancellation, Charges, CommandError, HistoryEntry, LinesError, NewOrder, Order, OrderCommand,
+    OrderEvent, OrderItem, OrderLines, OrderRecord, Payment, PaymentDetails, PaymentMethod,
+    Shipment, SideEffects, TotalOverflow,
 };
 pub use ports::*;
 pub use service::{
-    IdempotencyPolicy, IdempotentRequest, OrderService, PlaceOrderError, Placement, Ports,
-    ReadOrderError,
+    ChangeOrderError, IdempotencyPolicy, IdempotentRequest, OrderService, PlaceOrderError,
+    Placement, Ports, ReadOrderError, ReleasePolicy,
 };
 pub use values::{
-    Currency, CustomerId, IdempotencyKey, InvalidValue, Money, OrderId, ProductId, Quantity,
-    RequestFingerprint, RequestId, StoreId,
+    BoundedText, CancellationReason, Carrier, Currency, CustomerId, IdempotencyKey, InvalidValue,
+    Money, OrderId, PaymentReference, ProductId, Quantity, RequestFingerprint, RequestId, StoreId,
+    TrackingNumber,
 };

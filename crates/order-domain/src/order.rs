@@ -5,9 +5,14 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use crate::address::Address;
-use crate::lifecycle::{Action, OrderStatus, allowed_actions};
-use crate::values::{Currency, CustomerId, Money, OrderId, ProductId, Quantity, StoreId};
+use crate::lifecycle::{Action, InvalidTransition, OrderStatus, allowed_actions, transition};
+use crate::values::{
+    CancellationReason, Carrier, Currency, CustomerId, Money, OrderId, PaymentReference, ProductId,
+    Quantity, StoreId, TrackingNumber,
+};
 
 /// One line of an order: a product, how many, and the price of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,7 +210,8 @@ pub struct Charges {
 }
 
 /// How an order is paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum PaymentMethod {
     Card,
@@ -235,26 +241,34 @@ impl PaymentMethod {
     }
 }
 
-/// The payment details of an order.
+/// How the customer means to pay.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payment {
-    /// How the customer pays.
+pub struct PaymentDetails {
+    /// The means of payment.
     pub method: PaymentMethod,
-    /// The payment provider's token for the means of payment (never a card number).
-    pub reference: String,
+    /// The payment provider's token for it.
+    pub reference: PaymentReference,
+}
+
+/// The payment of an order: the details the customer gave, and the confirmation once
+/// the payment went through. A payment may be confirmed without details given first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payment {
+    /// How the customer pays, once given.
+    pub details: Option<PaymentDetails>,
     /// When the payment was confirmed.
     pub confirmed_at: Option<DateTime<Utc>>,
     /// The provider's reference of the confirmed payment.
-    pub payment_reference: Option<String>,
+    pub payment_reference: Option<PaymentReference>,
 }
 
 /// How an order travels to the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shipment {
     /// Who carries it.
-    pub carrier: String,
+    pub carrier: Carrier,
     /// The carrier's tracking number.
-    pub tracking_number: String,
+    pub tracking_number: TrackingNumber,
     /// When it was handed to the carrier.
     pub shipped_at: DateTime<Utc>,
     /// When the customer received it.
@@ -265,18 +279,22 @@ pub struct Shipment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cancellation {
     /// The reason given.
-    pub reason: String,
+    pub reason: CancellationReason,
     /// When.
     pub canceled_at: DateTime<Utc>,
 }
 
 /// A change to an order, recorded in its history. Each change bumps the version.
 ///
+/// Its serde form, `{"event": "<name>", "data": {…}}` with camelCase data fields, is
+/// the published shape of the event: the history shows it and stores keep it.
 /// Exhaustive on purpose: every adapter that stores or shows events must handle a new
 /// one, so adding a variant is a breaking change of this crate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum OrderEvent {
     /// The order was placed.
+    #[serde(rename_all = "camelCase")]
     OrderPlaced {
         /// What it costs in all.
         total_amount: Money,
@@ -285,6 +303,48 @@ pub enum OrderEvent {
         /// How many lines it has.
         item_count: usize,
     },
+    /// Payment details were given or replaced.
+    #[serde(rename_all = "camelCase")]
+    PaymentInfoUpdated {
+        /// The means of payment (the provider's token is kept off the history).
+        method: PaymentMethod,
+    },
+    /// The payment went through.
+    #[serde(rename_all = "camelCase")]
+    PaymentConfirmed {
+        /// The provider's reference of the payment.
+        payment_reference: PaymentReference,
+        /// The amount paid.
+        amount: Money,
+    },
+    /// The shipping address changed.
+    #[serde(rename_all = "camelCase")]
+    ShippingAddressUpdated {
+        /// The new address.
+        shipping_address: Address,
+    },
+    /// Tracking was set (shipping the order) or corrected.
+    #[serde(rename_all = "camelCase")]
+    ShipmentTrackingSet {
+        /// The carrier.
+        carrier: Carrier,
+        /// The tracking number.
+        tracking_number: TrackingNumber,
+    },
+    /// The customer received the order.
+    #[serde(rename_all = "camelCase")]
+    DeliveryConfirmed {
+        /// When.
+        delivered_at: DateTime<Utc>,
+    },
+    /// The order was canceled.
+    #[serde(rename_all = "camelCase")]
+    OrderCanceled {
+        /// Why.
+        reason: CancellationReason,
+    },
+    /// The order was soft-deleted.
+    OrderDeleted {},
 }
 
 impl OrderEvent {
@@ -292,8 +352,94 @@ impl OrderEvent {
     pub fn name(&self) -> &'static str {
         match self {
             Self::OrderPlaced { .. } => "order_placed",
+            Self::PaymentInfoUpdated { .. } => "payment_info_updated",
+            Self::PaymentConfirmed { .. } => "payment_confirmed",
+            Self::ShippingAddressUpdated { .. } => "shipping_address_updated",
+            Self::ShipmentTrackingSet { .. } => "shipment_tracking_set",
+            Self::DeliveryConfirmed { .. } => "delivery_confirmed",
+            Self::OrderCanceled { .. } => "order_canceled",
+            Self::OrderDeleted {} => "order_deleted",
         }
     }
+}
+
+/// A business action on an existing order, with what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    /// Give or replace the payment details.
+    UpdatePayment(PaymentDetails),
+    /// Change the shipping address.
+    UpdateShippingAddress(Address),
+    /// Set the carrier's tracking (ships a processing order) or correct it.
+    SetTracking {
+        /// The carrier.
+        carrier: Carrier,
+        /// The tracking number.
+        tracking_number: TrackingNumber,
+    },
+    /// The payment of `amount`, which must equal the order's total, went through.
+    ConfirmPayment {
+        /// The provider's reference of the payment.
+        payment_reference: PaymentReference,
+        /// The amount paid.
+        amount: Money,
+    },
+    /// The customer received the order, at `delivered_at` (now when `None`).
+    ConfirmDelivery {
+        /// When, if not now.
+        delivered_at: Option<DateTime<Utc>>,
+    },
+    /// Call the order off.
+    Cancel {
+        /// Why.
+        reason: CancellationReason,
+    },
+    /// Soft-delete the order.
+    Delete,
+}
+
+impl OrderCommand {
+    /// The action the command takes, as the status rules know it.
+    pub fn action(&self) -> Action {
+        match self {
+            Self::UpdatePayment(_) => Action::UpdatePayment,
+            Self::UpdateShippingAddress(_) => Action::UpdateShipping,
+            Self::SetTracking { .. } => Action::SetTracking,
+            Self::ConfirmPayment { .. } => Action::ConfirmPayment,
+            Self::ConfirmDelivery { .. } => Action::ConfirmDelivery,
+            Self::Cancel { .. } => Action::Cancel,
+            Self::Delete => Action::Delete,
+        }
+    }
+}
+
+/// Why a command was refused by the order itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The order was soft-deleted; nothing changes it any more.
+    #[error("the order was deleted")]
+    Deleted,
+    /// The order's status does not allow the action.
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// The amount confirmed is not the order's total.
+    #[error("the amount {given} does not equal the order's total {expected}")]
+    AmountMismatch {
+        /// The order's total.
+        expected: Money,
+        /// The amount in the command.
+        given: Money,
+    },
+    /// The delivery time is in the future or before the order shipped.
+    #[error("deliveredAt {0}")]
+    InvalidDeliveryTime(&'static str),
+}
+
+/// What a change of an order asks of the world beyond the order itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SideEffects {
+    /// The order's stock reservation must be given back.
+    pub release_reservation: bool,
 }
 
 /// One entry of an order's history: what happened, how the status moved, when, and
@@ -461,6 +607,120 @@ impl Order {
     pub fn deleted_at(&self) -> Option<DateTime<Utc>> {
         self.0.deleted_at
     }
+    /// Applies a business action: checks it against the status rules (and against the
+    /// order's own data), changes the order, bumps its version, and returns the
+    /// history entry for the change and what else it requires.
+    ///
+    /// # Errors
+    /// [`CommandError`] when the order refuses the command; then it is unchanged.
+    pub fn apply(
+        &mut self,
+        command: OrderCommand,
+        now: DateTime<Utc>,
+    ) -> Result<(HistoryEntry, SideEffects), CommandError> {
+        if self.0.deleted_at.is_some() {
+            return Err(CommandError::Deleted);
+        }
+        let from = self.0.status;
+        let to = transition(from, command.action())?;
+        let mut effects = SideEffects {
+            release_reservation: false,
+        };
+        let record = &mut self.0;
+        let event = match command {
+            OrderCommand::UpdatePayment(details) => {
+                let method = details.method;
+                record.payment.get_or_insert_with(Payment::default).details = Some(details);
+                OrderEvent::PaymentInfoUpdated { method }
+            }
+            OrderCommand::UpdateShippingAddress(address) => {
+                record.shipping_address = address.clone();
+                OrderEvent::ShippingAddressUpdated {
+                    shipping_address: address,
+                }
+            }
+            OrderCommand::SetTracking {
+                carrier,
+                tracking_number,
+            } => {
+                // A correction keeps the time the order was handed over.
+                let shipped_at = record.shipment.as_ref().map_or(now, |s| s.shipped_at);
+                record.shipment = Some(Shipment {
+                    carrier: carrier.clone(),
+                    tracking_number: tracking_number.clone(),
+                    shipped_at,
+                    delivered_at: None,
+                });
+                OrderEvent::ShipmentTrackingSet {
+                    carrier,
+                    tracking_number,
+                }
+            }
+            OrderCommand::ConfirmPayment {
+                payment_reference,
+                amount,
+            } => {
+                if amount != record.total_amount {
+                    return Err(CommandError::AmountMismatch {
+                        expected: record.total_amount,
+                        given: amount,
+                    });
+                }
+                let payment = record.payment.get_or_insert_with(Payment::default);
+                payment.confirmed_at = Some(now);
+                payment.payment_reference = Some(payment_reference.clone());
+                OrderEvent::PaymentConfirmed {
+                    payment_reference,
+                    amount,
+                }
+            }
+            OrderCommand::ConfirmDelivery { delivered_at } => {
+                let delivered_at = delivered_at.unwrap_or(now);
+                let shipment = record
+                    .shipment
+                    .as_mut()
+                    .ok_or(CommandError::InvalidDeliveryTime("needs a shipment"))?;
+                if delivered_at > now {
+                    return Err(CommandError::InvalidDeliveryTime(
+                        "must not be in the future",
+                    ));
+                }
+                if delivered_at < shipment.shipped_at {
+                    return Err(CommandError::InvalidDeliveryTime(
+                        "must not be before shippedAt",
+                    ));
+                }
+                shipment.delivered_at = Some(delivered_at);
+                OrderEvent::DeliveryConfirmed { delivered_at }
+            }
+            OrderCommand::Cancel { reason } => {
+                record.cancellation = Some(Cancellation {
+                    reason: reason.clone(),
+                    canceled_at: now,
+                });
+                effects.release_reservation = true;
+                OrderEvent::OrderCanceled { reason }
+            }
+            OrderCommand::Delete => {
+                record.deleted_at = Some(now);
+                // A canceled order gave its stock back when it was canceled.
+                effects.release_reservation = from == OrderStatus::Pending;
+                OrderEvent::OrderDeleted {}
+            }
+        };
+        record.status = to;
+        record.version += 1;
+        record.updated_at = now;
+        let entry = HistoryEntry {
+            event,
+            from_status: Some(from),
+            to_status: to,
+            at: now,
+            version: record.version,
+        };
+        Ok((entry, effects))
+    }
+
     /// What the order's status allows next, in [`Action::ALL`] order.
     pub fn allowed_actions(&self) -> Vec<Action> {
         allowed_actions(self.0.status)
@@ -582,5 +842,223 @@ pub(crate) mod tests {
                 Action::Delete
             ]
         );
+    }
+
+    fn placed_at(now: DateTime<Utc>) -> Order {
+        let id = OrderId::from_uuid(uuid::Uuid::nil());
+        Order::place(
+            id,
+            new_order(vec![line("p", 2, 1000)], None),
+            address(),
+            now,
+        )
+        .0
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(1_700_000_000 + seconds)
+    }
+
+    fn text<const MAX: usize>(value: &str) -> crate::values::BoundedText<MAX> {
+        crate::values::BoundedText::parse(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn reference(value: &str) -> PaymentReference {
+        PaymentReference::parse(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn tracking(carrier: &str, number: &str) -> OrderCommand {
+        OrderCommand::SetTracking {
+            carrier: text(carrier),
+            tracking_number: text(number),
+        }
+    }
+
+    fn confirm(amount: i64) -> OrderCommand {
+        OrderCommand::ConfirmPayment {
+            payment_reference: reference("pay_1"),
+            amount: Money::from_minor_units(amount).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_whole_life_bumps_the_version_once_per_change_and_records_each_event()
+    -> Result<(), CommandError> {
+        let mut order = placed_at(at(0));
+        let details = PaymentDetails {
+            method: PaymentMethod::Card,
+            reference: reference("tok_visa"),
+        };
+        let steps = [
+            (
+                OrderCommand::UpdatePayment(details),
+                "payment_info_updated",
+                OrderStatus::Pending,
+            ),
+            (
+                OrderCommand::UpdateShippingAddress(address()),
+                "shipping_address_updated",
+                OrderStatus::Pending,
+            ),
+            (confirm(2800), "payment_confirmed", OrderStatus::Processing),
+            (
+                tracking("UPS", "1Z1"),
+                "shipment_tracking_set",
+                OrderStatus::Shipped,
+            ),
+            (
+                tracking("UPS", "1Z2"),
+                "shipment_tracking_set",
+                OrderStatus::Shipped,
+            ),
+            (
+                OrderCommand::ConfirmDelivery { delivered_at: None },
+                "delivery_confirmed",
+                OrderStatus::Delivered,
+            ),
+        ];
+        for (i, (command, event, status)) in steps.into_iter().enumerate() {
+            let before = order.status();
+            let (entry, effects) = order.apply(command, at(10 + i as i64))?;
+            assert_eq!(entry.event.name(), event);
+            assert_eq!((entry.from_status, entry.to_status), (Some(before), status));
+            assert_eq!(entry.version, order.version());
+            assert!(!effects.release_reservation);
+        }
+        assert_eq!(order.version(), 7);
+        assert_eq!(order.updated_at(), at(15));
+        let shipment = order.shipment().cloned();
+        assert_eq!(
+            shipment.as_ref().map(|s| s.shipped_at),
+            Some(at(13)),
+            "a correction keeps the ship time"
+        );
+        assert_eq!(
+            shipment.as_ref().map(|s| s.tracking_number.as_str()),
+            Some("1Z2")
+        );
+        assert_eq!(shipment.and_then(|s| s.delivered_at), Some(at(15)));
+        let payment = order.payment().cloned().unwrap_or_default();
+        assert_eq!(payment.confirmed_at, Some(at(12)));
+        assert_eq!(payment.details.map(|d| d.method), Some(PaymentMethod::Card));
+        assert!(order.allowed_actions().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_refused_command_leaves_the_order_unchanged() {
+        let mut order = placed_at(at(0));
+        let before = order.clone();
+        assert_eq!(
+            order.apply(tracking("UPS", "1"), at(1)).err(),
+            Some(CommandError::InvalidTransition(InvalidTransition {
+                status: OrderStatus::Pending,
+                action: Action::SetTracking,
+            }))
+        );
+        assert!(matches!(
+            order.apply(confirm(2799), at(1)),
+            Err(CommandError::AmountMismatch { .. })
+        ));
+        assert_eq!(order, before);
+    }
+
+    #[test]
+    fn delivery_cannot_be_in_the_future_or_before_shipping() -> Result<(), CommandError> {
+        let mut order = placed_at(at(0));
+        order.apply(confirm(2800), at(1))?;
+        order.apply(tracking("DHL", "9"), at(100))?;
+        for when in [at(201), at(99)] {
+            let refused = order.apply(
+                OrderCommand::ConfirmDelivery {
+                    delivered_at: Some(when),
+                },
+                at(200),
+            );
+            assert!(
+                matches!(refused, Err(CommandError::InvalidDeliveryTime(_))),
+                "{when}"
+            );
+        }
+        order.apply(
+            OrderCommand::ConfirmDelivery {
+                delivered_at: Some(at(150)),
+            },
+            at(200),
+        )?;
+        assert_eq!(order.shipment().and_then(|s| s.delivered_at), Some(at(150)));
+        Ok(())
+    }
+
+    #[test]
+    fn cancel_always_releases_stock_and_delete_only_from_pending() -> Result<(), CommandError> {
+        let cancel = || OrderCommand::Cancel {
+            reason: text("changed my mind"),
+        };
+        let mut pending = placed_at(at(0));
+        assert!(
+            pending
+                .clone()
+                .apply(cancel(), at(1))?
+                .1
+                .release_reservation
+        );
+        let (deleted, effects) = pending.apply(OrderCommand::Delete, at(1))?;
+        assert!(effects.release_reservation);
+        assert_eq!(deleted.to_status, OrderStatus::Pending);
+        assert_eq!(pending.deleted_at(), Some(at(1)));
+        assert_eq!(
+            pending.apply(cancel(), at(2)).err(),
+            Some(CommandError::Deleted)
+        );
+        assert_eq!(
+            pending.apply(OrderCommand::Delete, at(2)).err(),
+            Some(CommandError::Deleted)
+        );
+
+        let mut processing = placed_at(at(0));
+        processing.apply(confirm(2800), at(1))?;
+        assert!(processing.apply(cancel(), at(2))?.1.release_reservation);
+        assert_eq!(
+            processing.cancellation().map(|c| c.canceled_at),
+            Some(at(2))
+        );
+        assert!(
+            !processing
+                .apply(OrderCommand::Delete, at(3))?
+                .1
+                .release_reservation
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn events_serialize_to_their_published_shape_and_back() -> Result<(), serde_json::Error> {
+        let events = [
+            OrderEvent::PaymentConfirmed {
+                payment_reference: reference("pay_1"),
+                amount: Money::from_minor_units(3800).unwrap_or_default(),
+            },
+            OrderEvent::ShippingAddressUpdated {
+                shipping_address: address(),
+            },
+            OrderEvent::OrderDeleted {},
+        ];
+        let json = serde_json::to_value(&events)?;
+        assert_eq!(
+            json[0],
+            serde_json::json!({"event": "payment_confirmed", "data": {"paymentReference": "pay_1", "amount": 3800}})
+        );
+        assert_eq!(json[1]["data"]["shippingAddress"]["postalCode"], "62701");
+        assert_eq!(
+            json[2],
+            serde_json::json!({"event": "order_deleted", "data": {}})
+        );
+        let back: Vec<OrderEvent> = serde_json::from_value(json)?;
+        assert_eq!(back, events);
+        for event in &back {
+            assert_eq!(serde_json::to_value(event)?["event"], event.name());
+        }
+        Ok(())
     }
 }

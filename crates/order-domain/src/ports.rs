@@ -286,6 +286,72 @@ pub struct OrderPage {
     pub next: Option<PagePosition>,
 }
 
+/// A decided change of an order, to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderChange {
+    /// The order as changed.
+    pub order: Order,
+    /// The history entry of the change.
+    pub entry: HistoryEntry,
+    /// The version the change was decided on.
+    pub previous_version: u32,
+    /// The change gives the stock back: record the release so it cannot be lost.
+    pub release: Option<PendingRelease>,
+}
+
+/// Whether a change was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Stored.
+    Saved,
+    /// The order changed since the change was decided; nothing was stored.
+    VersionConflict,
+}
+
+/// A stock reservation to give back, kept until the inventory has confirmed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRelease {
+    /// The reservation (the order's id).
+    pub reservation_id: OrderId,
+    /// The request that caused it, passed on to the inventory.
+    pub request_id: RequestId,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When to try next.
+    pub due_at: DateTime<Utc>,
+}
+
+/// Keeps the releases of stock reservations that have not succeeded yet, so that a
+/// release is never lost: recorded in the same transaction as the change that caused it
+/// (see [`OrderRepository::save_change`]), or on its own when a placement fails.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReleaseOutbox: Send + Sync + 'static {
+    /// Records a release to make (again, if it was recorded before).
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn record_release(&self, release: &PendingRelease) -> Result<(), RepositoryError>;
+
+    /// Takes up to `limit` releases due at `now` and hides them from other takers until
+    /// `hidden_until`, so that instances sharing the database rarely try one together.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn take_due_releases(
+        &self,
+        now: DateTime<Utc>,
+        hidden_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingRelease>, RepositoryError>;
+
+    /// Forgets a release the inventory confirmed.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn complete_release(&self, reservation_id: OrderId) -> Result<(), RepositoryError>;
+}
+
 /// Keeps orders and their histories.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -314,6 +380,15 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// # Errors
     /// [`RepositoryError`] when the database fails.
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError>;
+
+    /// Stores a change of an order, its history entry and, when asked, a pending release
+    /// of its stock reservation, in one transaction — but only if the stored order is
+    /// still at `change.previous_version`, so that of two concurrent changes decided on
+    /// the same version, across processes too, only one is stored.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; then nothing was stored.
+    async fn save_change(&self, change: &OrderChange) -> Result<SaveOutcome, RepositoryError>;
 
     /// The order's history, oldest first; empty when the order does not exist.
     ///

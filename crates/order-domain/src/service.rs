@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{instrument, warn};
 
-use crate::order::{HistoryEntry, NewOrder, Order};
+use crate::order::{CommandError, HistoryEntry, NewOrder, Order, OrderCommand};
 use crate::ports::{
     ClaimOutcome, Clock, CustomerDirectory, IdempotencyClaim, IdempotencyCompletion,
-    IdempotencyStore, Inventory, OrderIdSource, OrderPage, OrderQuery, OrderRepository,
-    RepositoryError, Reservation, ReservationError, ReservationLine, Shortage, StoredResponse,
-    UpstreamUnavailable,
+    IdempotencyStore, Inventory, OrderChange, OrderIdSource, OrderPage, OrderQuery,
+    OrderRepository, PendingRelease, ReleaseOutbox, RepositoryError, Reservation, ReservationError,
+    ReservationLine, SaveOutcome, Shortage, StoredResponse, UpstreamUnavailable,
 };
 use crate::values::{IdempotencyKey, OrderId, ProductId, RequestFingerprint, RequestId};
 
@@ -30,6 +30,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// New order ids.
     pub ids: Arc<dyn OrderIdSource>,
+    /// Stock releases not yet confirmed by the inventory.
+    pub releases: Arc<dyn ReleaseOutbox>,
 }
 
 /// How long idempotency keys are remembered.
@@ -50,6 +52,43 @@ impl Default for IdempotencyPolicy {
         }
     }
 }
+
+/// How releases of stock reservations that failed are tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleasePolicy {
+    /// The wait after the first failure; it doubles with each further one.
+    pub first_retry: TimeDelta,
+    /// The longest wait between two tries.
+    pub max_retry: TimeDelta,
+    /// How long a taken release stays hidden from other instances while it is tried.
+    pub hide_for: TimeDelta,
+    /// How many due releases one round takes.
+    pub batch: u32,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        Self {
+            first_retry: TimeDelta::seconds(1),
+            max_retry: TimeDelta::minutes(5),
+            hide_for: TimeDelta::seconds(30),
+            batch: 100,
+        }
+    }
+}
+
+impl ReleasePolicy {
+    /// When to try a release again after its `attempts`-th failure.
+    fn next_try(&self, attempts: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+        let doublings = attempts.saturating_sub(1).min(30);
+        let wait = self.first_retry * (1_i32 << doublings);
+        now + wait.min(self.max_retry)
+    }
+}
+
+/// How often a change is decided afresh when other changes of the same order keep
+/// winning the race to be stored.
+const MAX_CHANGE_ATTEMPTS: usize = 32;
 
 /// An idempotent request: its key, and what it asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +138,27 @@ pub enum PlaceOrderError {
     Repository(#[from] RepositoryError),
 }
 
+/// Why a business action on an order was not carried out. In every case the order
+/// is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeOrderError {
+    /// No such order.
+    #[error("the order does not exist")]
+    NotFound,
+    /// The order refused the command.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// The client's `If-Match` version is not the order's current one.
+    #[error("the order is not at the expected version")]
+    PreconditionFailed,
+    /// Other changes of the order kept winning the race to be stored; retry.
+    #[error("the order is being changed by many requests at once")]
+    Contention,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
 /// Why an order or its history could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadOrderError {
@@ -115,14 +175,20 @@ pub enum ReadOrderError {
 pub struct OrderService {
     ports: Ports,
     idempotency_policy: IdempotencyPolicy,
+    release_policy: ReleasePolicy,
 }
 
 impl OrderService {
     /// A service working through `ports`.
-    pub fn new(ports: Ports, idempotency_policy: IdempotencyPolicy) -> Self {
+    pub fn new(
+        ports: Ports,
+        idempotency_policy: IdempotencyPolicy,
+        release_policy: ReleasePolicy,
+    ) -> Self {
         Self {
             ports,
             idempotency_policy,
+            release_policy,
         }
     }
 
@@ -256,14 +322,132 @@ impl OrderService {
     }
 
     async fn release_stock(&self, reservation_id: OrderId, request_id: &RequestId) {
-        if let Err(error) = self
-            .ports
-            .inventory
-            .release(reservation_id, request_id)
-            .await
-        {
-            warn!(%reservation_id, error = %error, "could not release a reservation");
+        let release = PendingRelease {
+            reservation_id,
+            request_id: request_id.clone(),
+            attempts: 0,
+            due_at: self.ports.clock.now(),
+        };
+        self.release(release).await;
+    }
+
+    /// Tries a release once; a failure is recorded for a later try, so that a release
+    /// is never lost.
+    async fn release(&self, release: PendingRelease) {
+        let id = release.reservation_id;
+        match self.ports.inventory.release(id, &release.request_id).await {
+            Ok(()) => {
+                if let Err(error) = self.ports.releases.complete_release(id).await {
+                    warn!(reservation_id = %id, error = %error, "a release is done but stays recorded; it will be repeated, harmlessly");
+                }
+            }
+            Err(unavailable) => {
+                let attempts = release.attempts + 1;
+                let due_at = self
+                    .release_policy
+                    .next_try(attempts, self.ports.clock.now());
+                warn!(reservation_id = %id, attempts, error = %unavailable, "a release failed; it will be tried again");
+                let retry = PendingRelease {
+                    attempts,
+                    due_at,
+                    ..release
+                };
+                if let Err(error) = self.ports.releases.record_release(&retry).await {
+                    tracing::error!(reservation_id = %id, error = %error, "a failed release could not be recorded for a retry");
+                }
+            }
         }
+    }
+
+    /// Tries once more every release that is due; meant to be called periodically.
+    /// Returns how many were tried.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the due releases cannot be read.
+    pub async fn retry_due_releases(&self) -> Result<usize, RepositoryError> {
+        let now = self.ports.clock.now();
+        let due = self
+            .ports
+            .releases
+            .take_due_releases(
+                now,
+                now + self.release_policy.hide_for,
+                self.release_policy.batch,
+            )
+            .await?;
+        let count = due.len();
+        for release in due {
+            self.release(release).await;
+        }
+        Ok(count)
+    }
+
+    /// Carries out a business action on an order: decides it against the order's
+    /// current state and stores it only if no other change came first; when one did,
+    /// decides again against the new state. With `expected_version` (`If-Match`), the
+    /// action applies only to that version.
+    ///
+    /// A change that gives the stock back records the release in the same transaction,
+    /// then tries it; if the inventory is unavailable the change still stands and the
+    /// release is tried again later by [`OrderService::retry_due_releases`].
+    ///
+    /// # Errors
+    /// See [`ChangeOrderError`].
+    #[instrument(skip_all, fields(order_id = %id, action = %command.action(), request_id = %request_id))]
+    pub async fn change_order(
+        &self,
+        id: OrderId,
+        command: OrderCommand,
+        expected_version: Option<u32>,
+        request_id: &RequestId,
+    ) -> Result<Order, ChangeOrderError> {
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let current = self
+                .ports
+                .orders
+                .find_order(id)
+                .await?
+                .ok_or(ChangeOrderError::NotFound)?;
+            if current.deleted_at().is_some() {
+                return Err(CommandError::Deleted.into());
+            }
+            if let Some(expected) = expected_version
+                && expected != current.version()
+            {
+                return Err(ChangeOrderError::PreconditionFailed);
+            }
+            let previous_version = current.version();
+            let mut order = current;
+            let now = self.ports.clock.now();
+            let (entry, effects) = order.apply(command.clone(), now)?;
+            let release = effects.release_reservation.then(|| PendingRelease {
+                reservation_id: id,
+                request_id: request_id.clone(),
+                attempts: 0,
+                // The release is tried right after the commit; the record is the
+                // safety net for when that try fails or the process dies.
+                due_at: self.release_policy.next_try(1, now),
+            });
+            let change = OrderChange {
+                order,
+                entry,
+                previous_version,
+                release,
+            };
+            match self.ports.orders.save_change(&change).await? {
+                SaveOutcome::Saved => {
+                    if let Some(release) = change.release {
+                        self.release(release).await;
+                    }
+                    return Ok(change.order);
+                }
+                SaveOutcome::VersionConflict if expected_version.is_some() => {
+                    return Err(ChangeOrderError::PreconditionFailed);
+                }
+                SaveOutcome::VersionConflict => {}
+            }
+        }
+        Err(ChangeOrderError::Contention)
     }
 
     /// The order with this id.

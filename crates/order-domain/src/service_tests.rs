@@ -7,13 +7,15 @@ use futures::executor::block_on;
 use mockall::predicate::eq;
 
 use crate::order::tests::{address, line, new_order};
+use crate::order::{CommandError, Order, OrderCommand};
 use crate::ports::{
     ClaimOutcome, Customer, MockClock, MockCustomerDirectory, MockIdempotencyStore, MockInventory,
-    MockOrderIdSource, MockOrderRepository, RepositoryError, ReservationError, StoredResponse,
-    UpstreamService, UpstreamUnavailable,
+    MockOrderIdSource, MockOrderRepository, MockReleaseOutbox, PendingRelease, RepositoryError,
+    ReservationError, SaveOutcome, StoredResponse, UpstreamService, UpstreamUnavailable,
 };
 use crate::service::{
-    IdempotencyPolicy, IdempotentRequest, OrderService, PlaceOrderError, Placement, Ports,
+    ChangeOrderError, IdempotencyPolicy, IdempotentRequest, OrderService, PlaceOrderError,
+    Placement, Ports, ReleasePolicy,
 };
 use crate::values::{CustomerId, IdempotencyKey, OrderId, RequestFingerprint, RequestId};
 
@@ -31,6 +33,7 @@ struct Mocks {
     idempotency: MockIdempotencyStore,
     customers: MockCustomerDirectory,
     inventory: MockInventory,
+    releases: MockReleaseOutbox,
 }
 
 impl Mocks {
@@ -40,6 +43,7 @@ impl Mocks {
             idempotency: MockIdempotencyStore::new(),
             customers: MockCustomerDirectory::new(),
             inventory: MockInventory::new(),
+            releases: MockReleaseOutbox::new(),
         }
     }
 
@@ -66,8 +70,10 @@ impl Mocks {
                 inventory: Arc::new(self.inventory),
                 clock: Arc::new(clock),
                 ids: Arc::new(ids),
+                releases: Arc::new(self.releases),
             },
             IdempotencyPolicy::default(),
+            ReleasePolicy::default(),
         )
     }
 }
@@ -83,7 +89,7 @@ fn keyed_request() -> IdempotentRequest {
     }
 }
 
-fn rendered(order: &crate::order::Order) -> StoredResponse {
+fn rendered(order: &Order) -> StoredResponse {
     StoredResponse(order.id().to_string().into_bytes())
 }
 
@@ -187,6 +193,11 @@ fn when_storing_fails_after_the_reservation_the_reservation_is_released() {
         .with(eq(order_id()), mockall::predicate::always())
         .times(1)
         .returning(|_, _| Ok(()));
+    mocks
+        .releases
+        .expect_complete_release()
+        .times(1)
+        .returning(|_| Ok(()));
     assert!(matches!(
         place(&mocks.service(), None),
         Err(PlaceOrderError::Repository(_))
@@ -194,7 +205,7 @@ fn when_storing_fails_after_the_reservation_the_reservation_is_released() {
 }
 
 #[test]
-fn a_reservation_without_an_answer_is_released_in_case_it_was_made() {
+fn a_reservation_without_an_answer_is_released_later_when_the_inventory_stays_down() {
     let mut mocks = Mocks::new().with_known_customer();
     mocks.inventory.expect_reserve().returning(|_, _| {
         Err(ReservationError::Unavailable(unavailable(
@@ -205,7 +216,17 @@ fn a_reservation_without_an_answer_is_released_in_case_it_was_made() {
         .inventory
         .expect_release()
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _| Err(unavailable(UpstreamService::Inventory)));
+    mocks
+        .releases
+        .expect_record_release()
+        .withf(|release| {
+            release.reservation_id == order_id()
+                && release.attempts == 1
+                && release.due_at == now() + TimeDelta::seconds(1)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
     mocks.orders.expect_insert_placed_order().never();
     assert!(matches!(
         place(&mocks.service(), None),
@@ -372,4 +393,242 @@ fn an_order_without_history_does_not_exist() {
         block_on(mocks.service().order_history(order_id())),
         Err(crate::service::ReadOrderError::NotFound)
     ));
+}
+
+fn placed_order() -> Order {
+    Order::place(
+        order_id(),
+        new_order(vec![line("prod-1", 2, 1000)], None),
+        address(),
+        now(),
+    )
+    .0
+}
+
+fn cancel() -> OrderCommand {
+    OrderCommand::Cancel {
+        reason: crate::values::CancellationReason::parse("no longer needed")
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+fn change(
+    service: &OrderService,
+    command: OrderCommand,
+    expected: Option<u32>,
+) -> Result<Order, ChangeOrderError> {
+    block_on(service.change_order(order_id(), command, expected, &request_id()))
+}
+
+#[test]
+fn a_change_is_stored_against_the_version_it_was_decided_on() {
+    let mut mocks = Mocks::new();
+    mocks
+        .orders
+        .expect_find_order()
+        .returning(|_| Ok(Some(placed_order())));
+    mocks
+        .orders
+        .expect_save_change()
+        .withf(|change| {
+            change.previous_version == 1
+                && change.order.version() == 2
+                && change.entry.event.name() == "shipping_address_updated"
+                && change.release.is_none()
+        })
+        .times(1)
+        .returning(|_| Ok(SaveOutcome::Saved));
+    let changed = change(
+        &mocks.service(),
+        OrderCommand::UpdateShippingAddress(address()),
+        Some(1),
+    );
+    assert_eq!(changed.map(|o| o.version()).ok(), Some(2));
+}
+
+#[test]
+fn a_lost_race_is_decided_again_against_the_new_state() {
+    let mut mocks = Mocks::new();
+    let mut reads = 0;
+    mocks
+        .orders
+        .expect_find_order()
+        .times(2)
+        .returning(move |_| {
+            reads += 1;
+            let mut order = placed_order();
+            if reads == 2 {
+                // Meanwhile another request canceled the order.
+                order
+                    .apply(cancel(), now())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Ok(Some(order))
+        });
+    mocks
+        .orders
+        .expect_save_change()
+        .times(1)
+        .returning(|_| Ok(SaveOutcome::VersionConflict));
+    let refused = change(
+        &mocks.service(),
+        OrderCommand::UpdateShippingAddress(address()),
+        None,
+    );
+    assert!(matches!(
+        refused,
+        Err(ChangeOrderError::Refused(CommandError::InvalidTransition(
+            _
+        )))
+    ));
+}
+
+#[test]
+fn with_if_match_a_stale_version_or_a_lost_race_is_a_failed_precondition() {
+    let mut stale = Mocks::new();
+    stale
+        .orders
+        .expect_find_order()
+        .returning(|_| Ok(Some(placed_order())));
+    stale.orders.expect_save_change().never();
+    assert!(matches!(
+        change(&stale.service(), cancel(), Some(7)),
+        Err(ChangeOrderError::PreconditionFailed)
+    ));
+
+    let mut raced = Mocks::new();
+    raced
+        .orders
+        .expect_find_order()
+        .times(1)
+        .returning(|_| Ok(Some(placed_order())));
+    raced
+        .orders
+        .expect_save_change()
+        .returning(|_| Ok(SaveOutcome::VersionConflict));
+    assert!(matches!(
+        change(
+            &raced.service(),
+            OrderCommand::UpdateShippingAddress(address()),
+            Some(1)
+        ),
+        Err(ChangeOrderError::PreconditionFailed)
+    ));
+}
+
+#[test]
+fn a_deleted_order_refuses_every_change_before_if_match_is_looked_at() {
+    let mut mocks = Mocks::new();
+    mocks.orders.expect_find_order().returning(|_| {
+        let mut order = placed_order();
+        order
+            .apply(OrderCommand::Delete, now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        Ok(Some(order))
+    });
+    mocks.orders.expect_save_change().never();
+    assert!(matches!(
+        change(&mocks.service(), OrderCommand::Delete, Some(1)),
+        Err(ChangeOrderError::Refused(CommandError::Deleted))
+    ));
+}
+
+#[test]
+fn canceling_records_the_release_with_the_change_then_releases_and_forgets_it() {
+    let mut mocks = Mocks::new();
+    mocks
+        .orders
+        .expect_find_order()
+        .returning(|_| Ok(Some(placed_order())));
+    mocks
+        .orders
+        .expect_save_change()
+        .withf(|change| {
+            change
+                .release
+                .as_ref()
+                .is_some_and(|r| r.reservation_id == order_id() && r.attempts == 0)
+        })
+        .times(1)
+        .returning(|_| Ok(SaveOutcome::Saved));
+    mocks
+        .inventory
+        .expect_release()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .releases
+        .expect_complete_release()
+        .with(eq(order_id()))
+        .times(1)
+        .returning(|_| Ok(()));
+    assert_eq!(
+        change(&mocks.service(), cancel(), None)
+            .map(|o| o.status().as_str())
+            .ok(),
+        Some("canceled")
+    );
+}
+
+#[test]
+fn with_the_inventory_down_a_cancel_still_commits_and_the_release_waits_for_a_retry() {
+    let mut mocks = Mocks::new();
+    mocks
+        .orders
+        .expect_find_order()
+        .returning(|_| Ok(Some(placed_order())));
+    mocks
+        .orders
+        .expect_save_change()
+        .returning(|_| Ok(SaveOutcome::Saved));
+    mocks
+        .inventory
+        .expect_release()
+        .returning(|_, _| Err(unavailable(UpstreamService::Inventory)));
+    mocks.releases.expect_complete_release().never();
+    mocks
+        .releases
+        .expect_record_release()
+        .withf(|release| release.attempts == 1 && release.due_at == now() + TimeDelta::seconds(1))
+        .times(1)
+        .returning(|_| Ok(()));
+    assert!(change(&mocks.service(), cancel(), None).is_ok());
+}
+
+#[test]
+fn due_releases_are_retried_with_a_doubling_wait_until_the_inventory_confirms() {
+    let pending = |attempts: u32| PendingRelease {
+        reservation_id: OrderId::from_uuid(uuid::Uuid::from_u128(attempts.into())),
+        request_id: request_id(),
+        attempts,
+        due_at: now(),
+    };
+    let mut mocks = Mocks::new();
+    mocks
+        .releases
+        .expect_take_due_releases()
+        .withf(|at, hidden_until, limit| {
+            *at == now() && *hidden_until == now() + TimeDelta::seconds(30) && *limit == 100
+        })
+        .returning(move |_, _, _| Ok(vec![pending(3), pending(4)]));
+    mocks.inventory.expect_release().returning(|id, _| {
+        if id.as_uuid().as_u128() == 3 {
+            Err(unavailable(UpstreamService::Inventory))
+        } else {
+            Ok(())
+        }
+    });
+    mocks
+        .releases
+        .expect_record_release()
+        .withf(|release| release.attempts == 4 && release.due_at == now() + TimeDelta::seconds(8))
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .releases
+        .expect_complete_release()
+        .withf(|id| id.as_uuid().as_u128() == 4)
+        .times(1)
+        .returning(|_| Ok(()));
+    assert_eq!(block_on(mocks.service().retry_due_releases()).ok(), Some(2));
 }

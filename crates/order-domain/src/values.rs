@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -110,7 +111,10 @@ opaque_id!(
 ///
 /// Never negative, and never above 2⁵³ − 1 so that every JSON client, JavaScript's
 /// included, reads it exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(try_from = "i64", into = "i64")]
 pub struct Money(i64);
 
 impl Money {
@@ -156,6 +160,20 @@ impl Money {
     }
 }
 
+impl TryFrom<i64> for Money {
+    type Error = InvalidValue;
+
+    fn try_from(amount: i64) -> Result<Self, InvalidValue> {
+        Self::from_minor_units(amount)
+    }
+}
+
+impl From<Money> for i64 {
+    fn from(money: Money) -> i64 {
+        money.0
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -163,7 +181,8 @@ impl fmt::Display for Money {
 }
 
 /// An ISO 4217 currency code: three upper-case letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
 impl Currency {
@@ -187,6 +206,20 @@ impl Currency {
     pub fn as_str(&self) -> &str {
         // Only ASCII letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = InvalidValue;
+
+    fn try_from(code: String) -> Result<Self, InvalidValue> {
+        Self::parse(&code)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(currency: Currency) -> String {
+        currency.to_string()
     }
 }
 
@@ -236,6 +269,112 @@ pub(crate) fn parse_text(text: &str, max: usize) -> Result<(), InvalidValue> {
     } else {
         Ok(())
     }
+}
+
+/// Text a person wrote, checked as [`parse_text`] does, at most `MAX` characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BoundedText<const MAX: usize>(String);
+
+impl<const MAX: usize> BoundedText<MAX> {
+    /// Checks the text.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when it is blank, longer than `MAX` characters, or holds control
+    /// characters.
+    pub fn parse(text: impl Into<String>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        parse_text(&text, MAX)?;
+        Ok(Self(text))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> TryFrom<String> for BoundedText<MAX> {
+    type Error = InvalidValue;
+
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+impl<const MAX: usize> From<BoundedText<MAX>> for String {
+    fn from(text: BoundedText<MAX>) -> String {
+        text.0
+    }
+}
+
+/// A carrier's name, such as `UPS`: 1–64 characters.
+pub type Carrier = BoundedText<64>;
+/// A carrier's tracking number: 1–64 characters.
+pub type TrackingNumber = BoundedText<64>;
+/// Why an order was canceled: 1–500 characters.
+pub type CancellationReason = BoundedText<500>;
+
+/// A payment provider's reference (a token such as `tok_…`, or the id of a confirmed
+/// payment): 1–128 characters, and never anything that looks like a card number, so
+/// that no card number is ever stored or logged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PaymentReference(String);
+
+impl PaymentReference {
+    /// Checks a reference.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when it is blank, longer than 128 characters, holds control
+    /// characters, or holds 12 to 19 digits in a row (spaces and dashes between them
+    /// included), the shape of a card number. The message never repeats the value.
+    pub fn parse(text: impl Into<String>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        parse_text(&text, 128)?;
+        if looks_like_card_number(&text) {
+            return Err(InvalidValue::new(
+                "must be the payment provider's token, never a card number",
+            ));
+        }
+        Ok(Self(text))
+    }
+
+    /// The reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PaymentReference {
+    type Error = InvalidValue;
+
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+impl From<PaymentReference> for String {
+    fn from(reference: PaymentReference) -> String {
+        reference.0
+    }
+}
+
+/// Whether `text` holds a run of 12 or more digits, possibly split by spaces or
+/// dashes (card numbers are 12–19 digits; a longer run holds one too).
+fn looks_like_card_number(text: &str) -> bool {
+    let mut digits = 0;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+            if digits >= 12 {
+                return true;
+            }
+        } else if c != ' ' && c != '-' {
+            digits = 0;
+        }
+    }
+    false
 }
 
 /// The key a client sends in `Idempotency-Key`: 1–255 visible ASCII characters.
@@ -382,6 +521,31 @@ mod tests {
         assert!(IdempotencyKey::parse("has space").is_err());
         assert!(IdempotencyKey::parse("é").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn payment_references_never_hold_card_numbers() {
+        assert!(PaymentReference::parse("tok_1Nv0aB2eZvKYlo2C").is_ok());
+        assert!(PaymentReference::parse("order 12345678901").is_ok());
+        for card in [
+            "4242424242424242",
+            "4242 4242 4242 4242",
+            "tok-5555-5555-5555-4444",
+            "378282246310005",
+        ] {
+            let refused = PaymentReference::parse(card).err().map(|e| e.to_string());
+            assert!(
+                refused.is_some_and(|message| !message.contains(&card[..4])),
+                "{card}"
+            );
+        }
+    }
+
+    #[test]
+    fn bounded_text_counts_characters_not_bytes() {
+        assert!(Carrier::parse("é".repeat(64)).is_ok());
+        assert!(Carrier::parse("é".repeat(65)).is_err());
+        assert!(CancellationReason::parse(" ").is_err());
     }
 
     #[test]

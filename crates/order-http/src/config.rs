@@ -38,6 +38,8 @@ pub struct Config {
     pub json_logs: bool,
     /// How long SIGTERM waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// How often failed stock releases are looked at again.
+    pub release_retry_interval: Duration,
 }
 
 impl Config {
@@ -96,6 +98,7 @@ impl Config {
             upstream_attempt_timeout: Duration::from_secs(1),
             json_logs,
             shutdown_timeout: Duration::from_secs(30),
+            release_retry_interval: Duration::from_secs(1),
         })
     }
 }

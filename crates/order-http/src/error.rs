@@ -29,16 +29,20 @@ impl FieldError {
     }
 }
 
-/// An error answer of the API.
+/// An error answer of the API. Boxed: handlers pass it around in `Result`s, and the
+/// happy path should not pay for its size.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Details>);
+
+#[derive(Debug)]
+struct Details {
     status: StatusCode,
     code: &'static str,
     title: &'static str,
     detail: String,
     errors: Vec<FieldError>,
     retry_after_seconds: Option<u64>,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,7 +64,7 @@ impl ApiError {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
+        Self(Box::new(Details {
             status,
             code,
             title,
@@ -68,11 +72,11 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_seconds: None,
             allow: None,
-        }
+        }))
     }
 
     fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
@@ -130,14 +134,14 @@ impl ApiError {
     }
 
     /// 405 `method_not_allowed`, with the methods the path does take.
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: String) -> Self {
         let mut error = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "Method not allowed",
             format!("This path takes {allow}."),
         );
-        error.allow = Some(allow);
+        error.0.allow = Some(allow);
         error
     }
 
@@ -195,7 +199,7 @@ impl ApiError {
             "Dependency unavailable",
             format!("The {service} service is unavailable; nothing was stored. Retry later."),
         );
-        error.retry_after_seconds = Some(retry_after_seconds);
+        error.0.retry_after_seconds = Some(retry_after_seconds);
         error
     }
 
@@ -208,7 +212,7 @@ impl ApiError {
             "Service unavailable",
             "The service cannot reach its database; nothing was stored. Retry later.",
         );
-        error.retry_after_seconds = Some(1);
+        error.0.retry_after_seconds = Some(1);
         error
     }
 
@@ -230,6 +234,60 @@ impl ApiError {
             "Request in progress",
             "A request with this Idempotency-Key is being processed; retry later.",
         )
+    }
+
+    /// 409 `invalid_transition`; `detail` names the order's status and the action.
+    pub fn invalid_transition(detail: String) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "invalid_transition",
+            "Invalid transition",
+            detail,
+        )
+    }
+
+    /// 409 `order_deleted`.
+    pub fn order_deleted() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "order_deleted",
+            "Order deleted",
+            "The order was deleted; it can no longer change.",
+        )
+    }
+
+    /// 409 `concurrent_update`: other changes of the order kept winning; retry.
+    pub fn concurrent_update() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "concurrent_update",
+            "Concurrent update",
+            "The order is being changed by many requests at once; nothing changed. Retry.",
+        )
+    }
+
+    /// 412 `precondition_failed`.
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "Precondition failed",
+            "The order is not at the version given in If-Match; nothing changed.",
+        )
+    }
+
+    /// 422 `amount_mismatch`.
+    pub fn amount_mismatch(expected: i64) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_mismatch",
+            "Amount mismatch",
+            format!("The amount must equal the order's totalAmount, {expected}."),
+        )
+        .with_errors(vec![FieldError::new(
+            "amount",
+            format!("must equal totalAmount {expected}"),
+        )])
     }
 
     /// 500 `internal_error`: the cause is logged, never shown.
@@ -258,34 +316,40 @@ fn chain(error: &dyn StdError) -> String {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.0.status.as_u16(),
+            self.0.code,
+            self.0.detail
+        )
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     fn error_response(&self) -> HttpResponse {
         let problem = Problem {
-            kind: format!("urn:order-service:problem:{}", self.code),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            code: self.code,
-            errors: &self.errors,
+            kind: format!("urn:order-service:problem:{}", self.0.code),
+            title: self.0.title,
+            status: self.0.status.as_u16(),
+            detail: &self.0.detail,
+            code: self.0.code,
+            errors: &self.0.errors,
         };
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.0.status);
         response.insert_header((
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if let Some(seconds) = self.retry_after_seconds {
+        if let Some(seconds) = self.0.retry_after_seconds {
             response.insert_header((header::RETRY_AFTER, seconds));
         }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, allow));
+        if let Some(allow) = &self.0.allow {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
     }

@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -12,7 +13,10 @@ use order_adapters::{
     DemoDirectory, HttpCustomerDirectory, HttpInventory, SqliteDatabase, SqliteOptions,
     SqliteOrderStore, SystemClock, UpstreamSettings, UuidV7Ids,
 };
-use order_domain::{CustomerDirectory, IdempotencyPolicy, Inventory, OrderService, Ports};
+use order_domain::{
+    CustomerDirectory, IdempotencyPolicy, Inventory, OrderService, Ports, ReleasePolicy,
+};
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::request_id::request_context;
@@ -23,6 +27,7 @@ use crate::routes;
 pub struct Application {
     port: u16,
     server: Server,
+    release_retries: JoinHandle<()>,
 }
 
 impl Application {
@@ -34,6 +39,10 @@ impl Application {
     /// address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let service = web::Data::new(order_service(config).await?);
+        let release_retries = tokio::spawn(retry_releases(
+            service.clone().into_inner(),
+            config.release_retry_interval,
+        ));
         let listener = TcpListener::bind(config.listen_addr)
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let port = listener.local_addr()?.port();
@@ -47,7 +56,11 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(address = %config.listen_addr, port, "listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            release_retries,
+        })
     }
 
     /// The port the service listens on.
@@ -60,7 +73,22 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        // Whatever the task was trying stays recorded and is tried after a restart.
+        self.release_retries.abort();
+        served
+    }
+}
+
+/// Tries the stock releases that failed before, forever, at every `interval`.
+async fn retry_releases(service: Arc<OrderService>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = service.retry_due_releases().await {
+            tracing::warn!(error = %error, "cannot read the releases to retry");
+        }
     }
 }
 
@@ -95,13 +123,15 @@ async fn order_service(config: &Config) -> anyhow::Result<OrderService> {
     Ok(OrderService::new(
         Ports {
             orders: store.clone(),
-            idempotency: store,
+            idempotency: store.clone(),
             customers,
             inventory,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
+            releases: store,
         },
         IdempotencyPolicy::default(),
+        ReleasePolicy::default(),
     ))
 }
 

@@ -4,17 +4,19 @@ use std::collections::HashMap;
 
 use anyhow::bail;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use order_domain::{
     ClaimOutcome, HistoryEntry, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, Order,
-    OrderId, OrderPage, OrderQuery, OrderRepository, PagePosition, RepositoryError, StoredResponse,
+    OrderChange, OrderId, OrderPage, OrderQuery, OrderRepository, PagePosition, PendingRelease,
+    ReleaseOutbox, RepositoryError, RequestId, SaveOutcome, StoredResponse,
 };
 
 use super::database::SqliteDatabase;
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
-use super::schema::{idempotency_keys, order_history, order_items, orders};
+use super::schema::{idempotency_keys, order_history, order_items, orders, pending_releases};
 
 /// Orders, their histories and idempotency keys, kept in one SQLite database.
 #[derive(Debug, Clone)]
@@ -118,7 +120,7 @@ impl OrderRepository for SqliteOrderStore {
         completion: Option<IdempotencyCompletion>,
     ) -> Result<(), RepositoryError> {
         let (order_row, item_rows) = order_rows(order);
-        let history = history_row(order.id(), placed);
+        let history = history_row(order.id(), placed).map_err(RepositoryError::Internal)?;
         let completed_at = order.created_at().naive_utc();
         self.db
             .write(move |conn| {
@@ -150,6 +152,37 @@ impl OrderRepository for SqliteOrderStore {
                     }
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn save_change(&self, change: &OrderChange) -> Result<SaveOutcome, RepositoryError> {
+        let (order_row, _) = order_rows(&change.order);
+        let history =
+            history_row(change.order.id(), &change.entry).map_err(RepositoryError::Internal)?;
+        let previous_version = i64::from(change.previous_version);
+        let release = change.release.as_ref().map(release_row);
+        self.db
+            .write(move |conn| {
+                // The version condition makes the update the arbiter between racing
+                // changes: only the first one decided on this version matches.
+                let updated = diesel::update(
+                    orders::table
+                        .find(&order_row.id)
+                        .filter(orders::version.eq(previous_version)),
+                )
+                .set(&order_row)
+                .execute(conn)?;
+                if updated == 0 {
+                    return Ok(SaveOutcome::VersionConflict);
+                }
+                diesel::insert_into(order_history::table)
+                    .values(&history)
+                    .execute(conn)?;
+                if let Some(release) = &release {
+                    upsert_release(conn, release)?;
+                }
+                Ok(SaveOutcome::Saved)
             })
             .await
     }
@@ -251,4 +284,84 @@ fn load_items(
         by_order.entry(row.order_id.clone()).or_default().push(row);
     }
     Ok(by_order)
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = pending_releases, check_for_backend(diesel::sqlite::Sqlite))]
+struct ReleaseRow {
+    reservation_id: String,
+    request_id: String,
+    attempts: i64,
+    due_at: chrono::NaiveDateTime,
+}
+
+fn release_row(release: &PendingRelease) -> ReleaseRow {
+    ReleaseRow {
+        reservation_id: release.reservation_id.to_string(),
+        request_id: release.request_id.as_str().to_owned(),
+        attempts: i64::from(release.attempts),
+        due_at: release.due_at.naive_utc(),
+    }
+}
+
+fn release_from_row(row: ReleaseRow) -> anyhow::Result<PendingRelease> {
+    Ok(PendingRelease {
+        reservation_id: OrderId::parse(&row.reservation_id)?,
+        request_id: RequestId::parse(&row.request_id)?,
+        attempts: u32::try_from(row.attempts)?,
+        due_at: row.due_at.and_utc(),
+    })
+}
+
+fn upsert_release(conn: &mut SqliteConnection, release: &ReleaseRow) -> anyhow::Result<()> {
+    diesel::insert_into(pending_releases::table)
+        .values(release)
+        .on_conflict(pending_releases::reservation_id)
+        .do_update()
+        .set(release)
+        .execute(conn)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ReleaseOutbox for SqliteOrderStore {
+    async fn record_release(&self, release: &PendingRelease) -> Result<(), RepositoryError> {
+        let row = release_row(release);
+        self.db.write(move |conn| upsert_release(conn, &row)).await
+    }
+
+    async fn take_due_releases(
+        &self,
+        now: DateTime<Utc>,
+        hidden_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingRelease>, RepositoryError> {
+        self.db
+            .write(move |conn| {
+                let due: Vec<ReleaseRow> = pending_releases::table
+                    .filter(pending_releases::due_at.le(now.naive_utc()))
+                    .order(pending_releases::due_at)
+                    .limit(i64::from(limit))
+                    .select(ReleaseRow::as_select())
+                    .load(conn)?;
+                let ids: Vec<&String> = due.iter().map(|row| &row.reservation_id).collect();
+                diesel::update(
+                    pending_releases::table.filter(pending_releases::reservation_id.eq_any(ids)),
+                )
+                .set(pending_releases::due_at.eq(hidden_until.naive_utc()))
+                .execute(conn)?;
+                due.into_iter().map(release_from_row).collect()
+            })
+            .await
+    }
+
+    async fn complete_release(&self, reservation_id: OrderId) -> Result<(), RepositoryError> {
+        self.db
+            .write(move |conn| {
+                diesel::delete(pending_releases::table.find(reservation_id.to_string()))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
 }

@@ -6,16 +6,17 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use order_domain::{
-    Address, Cancellation, Currency, CustomerId, HistoryEntry, Money, Order, OrderEvent, OrderId,
-    OrderLines, OrderRecord, OrderStatus, Payment, PaymentMethod, ProductId, Quantity, Shipment,
-    StoreId, UncheckedAddress,
+    Address, Cancellation, CancellationReason, Carrier, Currency, CustomerId, HistoryEntry, Money,
+    Order, OrderEvent, OrderId, OrderLines, OrderRecord, OrderStatus, Payment, PaymentDetails,
+    PaymentMethod, PaymentReference, ProductId, Quantity, Shipment, StoreId, TrackingNumber,
+    UncheckedAddress,
 };
 use serde_json::json;
 
 use super::schema::{order_history, order_items, orders};
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = orders, check_for_backend(diesel::sqlite::Sqlite))]
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = orders, check_for_backend(diesel::sqlite::Sqlite), treat_none_as_null = true)]
 pub(crate) struct OrderRow {
     pub id: String,
     pub store_id: String,
@@ -84,6 +85,7 @@ pub(crate) fn order_rows(order: &Order) -> (OrderRow, Vec<ItemRow>) {
     let id = record.id.to_string();
     let address = &record.shipping_address;
     let payment = record.payment.as_ref();
+    let details = payment.and_then(|p| p.details.as_ref());
     let shipment = record.shipment.as_ref();
     let items = record
         .lines
@@ -114,15 +116,20 @@ pub(crate) fn order_rows(order: &Order) -> (OrderRow, Vec<ItemRow>) {
         ship_region: address.region().map(str::to_owned),
         ship_postal_code: address.postal_code().to_owned(),
         ship_country: address.country().to_owned(),
-        payment_method: payment.map(|p| p.method.as_str().to_owned()),
-        payment_reference: payment.map(|p| p.reference.clone()),
+        payment_method: details.map(|d| d.method.as_str().to_owned()),
+        payment_reference: details.map(|d| d.reference.as_str().to_owned()),
         payment_confirmed_at: payment.and_then(|p| p.confirmed_at).map(naive),
-        payment_confirmation_reference: payment.and_then(|p| p.payment_reference.clone()),
-        shipment_carrier: shipment.map(|s| s.carrier.clone()),
-        shipment_tracking_number: shipment.map(|s| s.tracking_number.clone()),
+        payment_confirmation_reference: payment
+            .and_then(|p| p.payment_reference.as_ref())
+            .map(|r| r.as_str().to_owned()),
+        shipment_carrier: shipment.map(|s| s.carrier.as_str().to_owned()),
+        shipment_tracking_number: shipment.map(|s| s.tracking_number.as_str().to_owned()),
         shipped_at: shipment.map(|s| naive(s.shipped_at)),
         delivered_at: shipment.and_then(|s| s.delivered_at).map(naive),
-        cancel_reason: record.cancellation.as_ref().map(|c| c.reason.clone()),
+        cancel_reason: record
+            .cancellation
+            .as_ref()
+            .map(|c| c.reason.as_str().to_owned()),
         canceled_at: record.cancellation.as_ref().map(|c| naive(c.canceled_at)),
         version: i64::from(record.version),
         created_at: naive(record.created_at),
@@ -159,24 +166,32 @@ pub(crate) fn order_from_rows(row: OrderRow, items: Vec<ItemRow>) -> anyhow::Res
     })
     .map_err(|errors| anyhow!("{errors:?}"))
     .with_context(context)?;
-    let payment = match (row.payment_method, row.payment_reference) {
-        (Some(method), Some(reference)) => Some(Payment {
+    let details = match (row.payment_method, row.payment_reference) {
+        (Some(method), Some(reference)) => Some(PaymentDetails {
             method: PaymentMethod::parse(&method)
                 .ok_or_else(|| anyhow!("payment method {method}"))?,
-            reference,
-            confirmed_at: row.payment_confirmed_at.map(utc),
-            payment_reference: row.payment_confirmation_reference,
+            reference: PaymentReference::parse(reference)?,
         }),
         _ => None,
     };
+    let confirmed_at = row.payment_confirmed_at.map(utc);
+    let payment_reference = row
+        .payment_confirmation_reference
+        .map(PaymentReference::parse)
+        .transpose()?;
+    let payment = (details.is_some() || confirmed_at.is_some()).then_some(Payment {
+        details,
+        confirmed_at,
+        payment_reference,
+    });
     let shipment = match (
         row.shipment_carrier,
         row.shipment_tracking_number,
         row.shipped_at,
     ) {
         (Some(carrier), Some(tracking_number), Some(shipped_at)) => Some(Shipment {
-            carrier,
-            tracking_number,
+            carrier: Carrier::parse(carrier)?,
+            tracking_number: TrackingNumber::parse(tracking_number)?,
             shipped_at: utc(shipped_at),
             delivered_at: row.delivered_at.map(utc),
         }),
@@ -184,7 +199,7 @@ pub(crate) fn order_from_rows(row: OrderRow, items: Vec<ItemRow>) -> anyhow::Res
     };
     let cancellation = match (row.cancel_reason, row.canceled_at) {
         (Some(reason), Some(canceled_at)) => Some(Cancellation {
-            reason,
+            reason: CancellationReason::parse(reason)?,
             canceled_at: utc(canceled_at),
         }),
         _ => None,
@@ -211,49 +226,31 @@ pub(crate) fn order_from_rows(row: OrderRow, items: Vec<ItemRow>) -> anyhow::Res
     Ok(Order::restore(record))
 }
 
-/// The row that stores one history entry of `order_id`.
-pub(crate) fn history_row(order_id: OrderId, entry: &HistoryEntry) -> HistoryRow {
-    let data = match &entry.event {
-        OrderEvent::OrderPlaced {
-            total_amount,
-            currency,
-            item_count,
-        } => json!({
-            "totalAmount": total_amount.minor_units(),
-            "currency": currency.as_str(),
-            "itemCount": item_count,
-        }),
-    };
-    HistoryRow {
+/// The row that stores one history entry of `order_id`; `data` is the event's
+/// published form (see [`OrderEvent`]).
+pub(crate) fn history_row(order_id: OrderId, entry: &HistoryEntry) -> anyhow::Result<HistoryRow> {
+    let mut event = serde_json::to_value(&entry.event)?;
+    Ok(HistoryRow {
         order_id: order_id.to_string(),
         version: i64::from(entry.version),
         event: entry.event.name().to_owned(),
         from_status: entry.from_status.map(|s| s.as_str().to_owned()),
         to_status: entry.to_status.as_str().to_owned(),
         at: naive(entry.at),
-        data: data.to_string(),
-    }
+        data: event["data"].take().to_string(),
+    })
 }
 
 /// Rebuilds a history entry from its row.
 pub(crate) fn history_from_row(row: HistoryRow) -> anyhow::Result<HistoryEntry> {
     let data: serde_json::Value = serde_json::from_str(&row.data)?;
-    let field = |name: &str| {
-        data.get(name)
-            .ok_or_else(|| anyhow!("history data lacks {name}"))
-    };
-    let event = match row.event.as_str() {
-        "order_placed" => OrderEvent::OrderPlaced {
-            total_amount: Money::from_minor_units(
-                field("totalAmount")?
-                    .as_i64()
-                    .ok_or_else(|| anyhow!("totalAmount"))?,
-            )?,
-            currency: Currency::parse(field("currency")?.as_str().unwrap_or_default())?,
-            item_count: usize::try_from(field("itemCount")?.as_u64().unwrap_or_default())?,
-        },
-        other => return Err(anyhow!("unknown history event {other}")),
-    };
+    let event: OrderEvent = serde_json::from_value(json!({"event": row.event, "data": data}))
+        .with_context(|| {
+            format!(
+                "history entry {} of order {} is invalid",
+                row.version, row.order_id
+            )
+        })?;
     Ok(HistoryEntry {
         event,
         from_status: row

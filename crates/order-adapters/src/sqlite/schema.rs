@@ -85,6 +85,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pending_releases (reservation_id) {
+        reservation_id -> Text,
+        request_id -> Text,
+        attempts -> BigInt,
+        due_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(order_history -> orders (order_id));
 diesel::joinable!(demo_reservations -> demo_stock (product_id));
@@ -96,4 +105,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     demo_stock,
     demo_reservations,
+    pending_releases,
 );

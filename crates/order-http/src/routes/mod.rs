@@ -2,6 +2,7 @@
 
 mod orders;
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use order_domain::RepositoryError;
 
@@ -19,20 +20,66 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/orders/{id}")
                 .route(web::get().to(orders::get_order))
-                .default_service(method_not_allowed("GET")),
+                .route(web::delete().to(orders::delete_order))
+                .default_service(method_not_allowed("GET, DELETE")),
         )
         .service(
             web::resource("/v1/orders/{id}/history")
                 .route(web::get().to(orders::order_history))
                 .default_service(method_not_allowed("GET")),
         )
+        .service(action(
+            "/v1/orders/{id}/payment",
+            Method::PUT,
+            orders::parse_payment,
+        ))
+        .service(action(
+            "/v1/orders/{id}/shipping",
+            Method::PUT,
+            orders::parse_shipping,
+        ))
+        .service(action(
+            "/v1/orders/{id}/shipment/tracking",
+            Method::PUT,
+            orders::parse_tracking,
+        ))
+        .service(action(
+            "/v1/orders/{id}/confirm-payment",
+            Method::POST,
+            orders::parse_confirm_payment,
+        ))
+        .service(action(
+            "/v1/orders/{id}/confirm-delivery",
+            Method::POST,
+            orders::parse_confirm_delivery,
+        ))
+        .service(action(
+            "/v1/orders/{id}/cancel",
+            Method::POST,
+            orders::parse_cancel,
+        ))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::route_not_found())
         }));
 }
 
-fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    web::to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allow)) })
+/// A business action on an order: one method, a body parsed into its command.
+fn action(path: &str, method: Method, parse: orders::ParseCommand) -> actix_web::Resource {
+    web::resource(path)
+        .route(
+            web::route()
+                .method(method.clone())
+                .to(orders::changing(parse)),
+        )
+        .default_service(method_not_allowed(method.as_str()))
+}
+
+fn method_not_allowed(allow: &str) -> actix_web::Route {
+    let allow = allow.to_owned();
+    web::to(move || {
+        let error = ApiError::method_not_allowed(allow.clone());
+        async move { Err::<HttpResponse, _>(error) }
+    })
 }
 
 /// A database failure: a passing outage is 503, anything else 500.

@@ -50,7 +50,17 @@ async fn a_wrong_method_is_a_405_problem_listing_the_allowed_ones() -> TestResul
         (
             reqwest::Method::PATCH,
             "/v1/orders/0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
-            "GET",
+            "GET, DELETE",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/orders/0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11/cancel",
+            "POST",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/orders/0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11/shipment/tracking",
+            "PUT",
         ),
         (
             reqwest::Method::POST,

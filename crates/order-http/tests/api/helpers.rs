@@ -57,6 +57,7 @@ async fn start(urls: (Option<String>, Option<String>)) -> anyhow::Result<(String
         upstream_attempt_timeout: UPSTREAM_TIMEOUT,
         json_logs: false,
         shutdown_timeout: Duration::from_secs(1),
+        release_retry_interval: Duration::from_millis(50),
     };
     let app = Application::build(&config).await?;
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -4,9 +4,9 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use chrono::{DateTime, SecondsFormat, Utc};
-use order_domain::{Address, HistoryEntry, Order, OrderEvent};
+use order_domain::{Address, HistoryEntry, Order};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// RFC 3339, UTC, to the microsecond (as stored).
 pub fn timestamp(time: DateTime<Utc>) -> String {
@@ -49,8 +49,8 @@ struct ItemView<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PaymentView<'a> {
-    method: &'static str,
-    reference: &'a str,
+    method: Option<&'static str>,
+    reference: Option<&'a str>,
     confirmed_at: Option<String>,
     payment_reference: Option<&'a str>,
 }
@@ -120,19 +120,19 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             total_amount: order.total_amount().minor_units(),
             shipping_address: order.shipping_address().into(),
             payment: order.payment().map(|p| PaymentView {
-                method: p.method.as_str(),
-                reference: &p.reference,
+                method: p.details.as_ref().map(|d| d.method.as_str()),
+                reference: p.details.as_ref().map(|d| d.reference.as_str()),
                 confirmed_at: p.confirmed_at.map(timestamp),
-                payment_reference: p.payment_reference.as_deref(),
+                payment_reference: p.payment_reference.as_ref().map(|r| r.as_str()),
             }),
             shipment: order.shipment().map(|s| ShipmentView {
-                carrier: &s.carrier,
-                tracking_number: &s.tracking_number,
+                carrier: s.carrier.as_str(),
+                tracking_number: s.tracking_number.as_str(),
                 shipped_at: timestamp(s.shipped_at),
                 delivered_at: s.delivered_at.map(timestamp),
             }),
             cancellation: order.cancellation().map(|c| CancellationView {
-                reason: &c.reason,
+                reason: c.reason.as_str(),
                 canceled_at: timestamp(c.canceled_at),
             }),
             allowed_actions: order
@@ -178,17 +178,10 @@ pub struct HistoryEntryView {
 
 impl From<&HistoryEntry> for HistoryEntryView {
     fn from(entry: &HistoryEntry) -> Self {
-        let data = match &entry.event {
-            OrderEvent::OrderPlaced {
-                total_amount,
-                currency,
-                item_count,
-            } => json!({
-                "totalAmount": total_amount.minor_units(),
-                "currency": currency.as_str(),
-                "itemCount": item_count,
-            }),
-        };
+        // The event's published form is `{"event", "data"}`; the history shows its data.
+        let data = serde_json::to_value(&entry.event)
+            .map(|mut event| event["data"].take())
+            .unwrap_or_default();
         Self {
             event: entry.event.name(),
             from_status: entry.from_status.map(|s| s.as_str()),

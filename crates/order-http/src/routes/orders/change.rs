@@ -1,0 +1,251 @@
+//! The business actions on an order: payment, shipping address, tracking, payment and
+//! delivery confirmation, cancellation, and soft deletion. Each is a body parser in
+//! front of the one use case `OrderService::change_order`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::IF_MATCH;
+use actix_web::{Handler, HttpRequest, HttpResponse, web};
+use chrono::DateTime;
+use order_domain::{
+    BoundedText, ChangeOrderError, CommandError, Money, OrderCommand, OrderService, PaymentDetails,
+    PaymentMethod, PaymentReference,
+};
+use serde_json::{Map, Value};
+
+use crate::body::{Fields, JsonObject};
+use crate::error::{ApiError, FieldError};
+use crate::request_id::CurrentRequestId;
+use crate::routes::orders::place::parse_address;
+use crate::routes::orders::read::order_id;
+use crate::routes::orders::view::order_response;
+use crate::routes::repository_error;
+
+/// Reads a request body into the command it asks for, or every problem with it.
+pub type ParseCommand = fn(&Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>>;
+
+type ChangeArgs = (
+    web::Data<OrderService>,
+    web::Path<String>,
+    HttpRequest,
+    CurrentRequestId,
+    JsonObject,
+);
+
+/// The handler of an action whose body `parse` reads; it answers 200 with the order.
+pub fn changing(
+    parse: ParseCommand,
+) -> impl Handler<ChangeArgs, Output = Result<HttpResponse, ApiError>> {
+    move |service: web::Data<OrderService>,
+          path: web::Path<String>,
+          request: HttpRequest,
+          request_id: CurrentRequestId,
+          JsonObject(body): JsonObject| async move {
+        let command = parse(&body).map_err(ApiError::validation);
+        let order = change(&service, &path, &request, &request_id, command).await?;
+        Ok(order_response(StatusCode::OK, &order))
+    }
+}
+
+/// `DELETE /v1/orders/{id}`: 204, no body.
+pub async fn delete_order(
+    service: web::Data<OrderService>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    request_id: CurrentRequestId,
+) -> Result<HttpResponse, ApiError> {
+    change(
+        &service,
+        &path,
+        &request,
+        &request_id,
+        Ok(OrderCommand::Delete),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn change(
+    service: &OrderService,
+    path: &str,
+    request: &HttpRequest,
+    request_id: &CurrentRequestId,
+    command: Result<OrderCommand, ApiError>,
+) -> Result<order_domain::Order, ApiError> {
+    let id = order_id(path)?;
+    let expected_version = if_match(request)?;
+    service
+        .change_order(id, command?, expected_version, &request_id.0)
+        .await
+        .map_err(change_error)
+}
+
+/// `If-Match: "<version>"` as given in `ETag`; `*` (or no header) matches any version.
+fn if_match(request: &HttpRequest) -> Result<Option<u32>, ApiError> {
+    let Some(value) = request.headers().get(IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::invalid_parameter("If-Match", "must be an ETag such as \"3\", or *");
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .and_then(|version| version.parse().ok())
+        .map(Some)
+        .ok_or_else(invalid)
+}
+
+fn change_error(error: ChangeOrderError) -> ApiError {
+    match error {
+        ChangeOrderError::NotFound => ApiError::order_not_found(),
+        ChangeOrderError::Refused(CommandError::Deleted) => ApiError::order_deleted(),
+        ChangeOrderError::Refused(CommandError::InvalidTransition(refusal)) => {
+            ApiError::invalid_transition(refusal.to_string())
+        }
+        ChangeOrderError::Refused(CommandError::AmountMismatch { expected, .. }) => {
+            ApiError::amount_mismatch(expected.minor_units())
+        }
+        ChangeOrderError::Refused(CommandError::InvalidDeliveryTime(problem)) => {
+            ApiError::validation(vec![FieldError::new("deliveredAt", problem)])
+        }
+        ChangeOrderError::PreconditionFailed => ApiError::precondition_failed(),
+        ChangeOrderError::Contention => ApiError::concurrent_update(),
+        ChangeOrderError::Repository(error) => repository_error(error),
+    }
+}
+
+/// Errors collected so far, or the value when there were none.
+fn finish(
+    errors: Vec<FieldError>,
+    command: Option<OrderCommand>,
+) -> Result<OrderCommand, Vec<FieldError>> {
+    match command {
+        Some(command) if errors.is_empty() => Ok(command),
+        _ => Err(errors),
+    }
+}
+
+fn text<const MAX: usize>(
+    fields: &Fields<'_>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<BoundedText<MAX>> {
+    fields
+        .string(name, errors)
+        .and_then(|value| fields.parse(name, BoundedText::parse(value), errors))
+}
+
+fn payment_reference(
+    fields: &Fields<'_>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<PaymentReference> {
+    fields
+        .string(name, errors)
+        .and_then(|value| fields.parse(name, PaymentReference::parse(value), errors))
+}
+
+/// `PUT /v1/orders/{id}/payment`: `{"method", "reference"}`.
+pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(&["method", "reference"], &mut errors);
+    let method = fields.string("method", &mut errors).and_then(|name| {
+        let method = PaymentMethod::parse(name);
+        if method.is_none() {
+            errors.push(FieldError::new(
+                "method",
+                "must be one of card, paypal, bank_transfer, gift_card",
+            ));
+        }
+        method
+    });
+    let reference = payment_reference(&fields, "reference", &mut errors);
+    let command = method.zip(reference).map(|(method, reference)| {
+        OrderCommand::UpdatePayment(PaymentDetails { method, reference })
+    });
+    finish(errors, command)
+}
+
+/// `PUT /v1/orders/{id}/shipping`: `{"shippingAddress": {…}}`.
+pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(&["shippingAddress"], &mut errors);
+    let address = match fields.optional_object("shippingAddress", &mut errors) {
+        Ok(Some(address)) => parse_address(&address, &mut errors),
+        Ok(None) => {
+            errors.push(FieldError::new("shippingAddress", "is required"));
+            None
+        }
+        Err(()) => None,
+    };
+    finish(errors, address.map(OrderCommand::UpdateShippingAddress))
+}
+
+/// `PUT /v1/orders/{id}/shipment/tracking`: `{"carrier", "trackingNumber"}`.
+pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(&["carrier", "trackingNumber"], &mut errors);
+    let carrier = text(&fields, "carrier", &mut errors);
+    let tracking_number = text(&fields, "trackingNumber", &mut errors);
+    let command = carrier
+        .zip(tracking_number)
+        .map(|(carrier, tracking_number)| OrderCommand::SetTracking {
+            carrier,
+            tracking_number,
+        });
+    finish(errors, command)
+}
+
+/// `POST /v1/orders/{id}/confirm-payment`: `{"paymentReference", "amount"}`.
+pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(&["paymentReference", "amount"], &mut errors);
+    let payment_reference = payment_reference(&fields, "paymentReference", &mut errors);
+    let amount = fields
+        .integer("amount", &mut errors)
+        .and_then(|amount| fields.parse("amount", Money::from_minor_units(amount), &mut errors));
+    let command = payment_reference
+        .zip(amount)
+        .map(|(payment_reference, amount)| OrderCommand::ConfirmPayment {
+            payment_reference,
+            amount,
+        });
+    finish(errors, command)
+}
+
+/// `POST /v1/orders/{id}/confirm-delivery`: `{}` or `{"deliveredAt"}`.
+pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(&["deliveredAt"], &mut errors);
+    let delivered_at = match fields.optional_string("deliveredAt", &mut errors) {
+        Ok(None) => Some(None),
+        Ok(Some(text)) => match DateTime::parse_from_rfc3339(text) {
+            // Kept to the microsecond, as every stored time is.
+            Ok(time) => Some(DateTime::from_timestamp_micros(time.timestamp_micros())),
+            Err(_) => {
+                errors.push(FieldError::new("deliveredAt", "must be an RFC 3339 time"));
+                None
+            }
+        },
+        Err(()) => None,
+    };
+    finish(
+        errors,
+        delivered_at.map(|delivered_at| OrderCommand::ConfirmDelivery { delivered_at }),
+    )
+}
+
+/// `POST /v1/orders/{id}/cancel`: `{"reason"}`.
+pub fn parse_cancel(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+    let fields = Fields::of(body);
+    let mut errors = Vec::new();
+    fields.refuse_unknown(&["reason"], &mut errors);
+    let reason = text(&fields, "reason", &mut errors);
+    finish(errors, reason.map(|reason| OrderCommand::Cancel { reason }))
+}
