@@ -143,8 +143,10 @@ impl<'a> Fields<'a> {
     fn integer_of(&self, name: &str, value: &Value, errors: &mut Vec<FieldError>) -> Option<i64> {
         let number = value.as_i64();
         if number.is_none() {
-            let message = if value.is_number() {
-                "must be a whole number within range"
+            let message = if value.is_f64() {
+                "must be a whole number, without a fraction or exponent"
+            } else if value.is_number() {
+                "is out of range"
             } else {
                 "must be an integer"
             };
