@@ -15,8 +15,9 @@ use order_domain::{
 use serde::Deserialize;
 
 use crate::clients::CustomerBody;
-use crate::sqlite::SqliteDatabase;
-use crate::sqlite::schema::{demo_reservations, demo_stock};
+use crate::persistence::Database;
+use crate::persistence::database::on_database;
+use crate::persistence::schema::{demo_reservations, demo_stock};
 
 const SEED: &str = include_str!("../../../data/demo-directory.json");
 
@@ -36,7 +37,7 @@ struct ProductSeed {
 #[derive(Debug, Clone)]
 pub struct DemoDirectory {
     customers: HashMap<CustomerId, Customer>,
-    db: SqliteDatabase,
+    db: Database,
 }
 
 impl DemoDirectory {
@@ -45,7 +46,7 @@ impl DemoDirectory {
     ///
     /// # Errors
     /// When the seed file is invalid or the database fails.
-    pub async fn open(db: SqliteDatabase) -> anyhow::Result<Self> {
+    pub async fn open(db: Database) -> anyhow::Result<Self> {
         let seed: Seed =
             serde_json::from_str(SEED).context("the demo directory file is invalid")?;
         let customers = seed
@@ -64,15 +65,14 @@ impl DemoDirectory {
                 )
             })
             .collect();
-        db.write(move |conn| {
+        let seeded: Result<(), _> = on_database!(db, write, |conn| {
             diesel::insert_into(demo_stock::table)
                 .values(&products)
                 .on_conflict_do_nothing()
                 .execute(conn)?;
             Ok(())
-        })
-        .await
-        .context("cannot seed the demo inventory")?;
+        });
+        seeded.context("cannot seed the demo inventory")?;
         Ok(Self { customers, db })
     }
 }
@@ -96,6 +96,16 @@ impl CustomerDirectory for DemoDirectory {
     }
 }
 
+/// Why a reservation's transaction was rolled back on purpose, carried out of it as an
+/// error so that whatever it had already taken goes back.
+#[derive(Debug, thiserror::Error)]
+enum Rollback {
+    #[error("reservation refused")]
+    Refused(ReservationError),
+    #[error("reservation already made")]
+    AlreadyReserved,
+}
+
 #[async_trait]
 impl Inventory for DemoDirectory {
     async fn reserve(
@@ -104,61 +114,74 @@ impl Inventory for DemoDirectory {
         _request_id: &RequestId,
     ) -> Result<(), ReservationError> {
         let reservation = reservation.clone();
-        let outcome = self
-            .db
-            .write(move |conn| {
-                let id = reservation.id.to_string();
-                let already_reserved = demo_reservations::table
-                    .filter(demo_reservations::reservation_id.eq(&id))
-                    .count()
-                    .get_result::<i64>(conn)?
-                    > 0;
-                if already_reserved {
-                    return Ok(Ok(()));
+        let outcome: Result<(), _> = on_database!(self.db, write, |conn| {
+            let id = reservation.id.to_string();
+            let mut unknown = Vec::new();
+            let mut short = Vec::new();
+            for line in &reservation.lines {
+                let quantity = i64::from(line.quantity.get());
+                let known = demo_stock::table
+                    .find(line.product_id.as_str())
+                    .select(demo_stock::available)
+                    .first::<i64>(conn)
+                    .optional()?
+                    .is_some();
+                if !known {
+                    unknown.push(line.product_id.clone());
+                    continue;
                 }
-                let mut unknown = Vec::new();
-                let mut short = Vec::new();
-                for line in &reservation.lines {
-                    let available: Option<i64> = demo_stock::table
+                // The reservation's key decides between concurrent reservations of one
+                // id: the one that finds it taken undoes its own work and succeeds.
+                let recorded = diesel::insert_into(demo_reservations::table)
+                    .values((
+                        demo_reservations::reservation_id.eq(&id),
+                        demo_reservations::product_id.eq(line.product_id.as_str()),
+                        demo_reservations::quantity.eq(quantity),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if recorded == 0 {
+                    return Err(Rollback::AlreadyReserved.into());
+                }
+                // Taking only what is there keeps stock from going negative under races.
+                let taken = diesel::update(
+                    demo_stock::table
+                        .find(line.product_id.as_str())
+                        .filter(demo_stock::available.ge(quantity)),
+                )
+                .set(demo_stock::available.eq(demo_stock::available - quantity))
+                .execute(conn)?;
+                if taken == 0 {
+                    let available: i64 = demo_stock::table
                         .find(line.product_id.as_str())
                         .select(demo_stock::available)
-                        .first(conn)
-                        .optional()?;
-                    match available {
-                        None => unknown.push(line.product_id.clone()),
-                        Some(available) if available < i64::from(line.quantity.get()) => {
-                            short.push(Shortage {
-                                product_id: line.product_id.clone(),
-                                requested: line.quantity.get(),
-                                available: u64::try_from(available).unwrap_or(0),
-                            });
-                        }
-                        Some(_) => {}
-                    }
+                        .first(conn)?;
+                    short.push(Shortage {
+                        product_id: line.product_id.clone(),
+                        requested: line.quantity.get(),
+                        available: u64::try_from(available).unwrap_or(0),
+                    });
                 }
-                if !unknown.is_empty() {
-                    return Ok(Err(ReservationError::UnknownProducts(unknown)));
+            }
+            if !unknown.is_empty() {
+                return Err(Rollback::Refused(ReservationError::UnknownProducts(unknown)).into());
+            }
+            if !short.is_empty() {
+                return Err(Rollback::Refused(ReservationError::InsufficientStock(short)).into());
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(order_domain::RepositoryError::Internal(cause)) => {
+                match cause.downcast::<Rollback>() {
+                    Ok(Rollback::AlreadyReserved) => Ok(()),
+                    Ok(Rollback::Refused(refusal)) => Err(refusal),
+                    Err(cause) => Err(inventory_failed(cause).into()),
                 }
-                if !short.is_empty() {
-                    return Ok(Err(ReservationError::InsufficientStock(short)));
-                }
-                for line in &reservation.lines {
-                    let quantity = i64::from(line.quantity.get());
-                    diesel::update(demo_stock::table.find(line.product_id.as_str()))
-                        .set(demo_stock::available.eq(demo_stock::available - quantity))
-                        .execute(conn)?;
-                    diesel::insert_into(demo_reservations::table)
-                        .values((
-                            demo_reservations::reservation_id.eq(&id),
-                            demo_reservations::product_id.eq(line.product_id.as_str()),
-                            demo_reservations::quantity.eq(quantity),
-                        ))
-                        .execute(conn)?;
-                }
-                Ok(Ok(()))
-            })
-            .await;
-        outcome.map_err(inventory_failed)?
+            }
+            Err(unavailable) => Err(inventory_failed(unavailable).into()),
+        }
     }
 
     async fn release(
@@ -166,25 +189,23 @@ impl Inventory for DemoDirectory {
         reservation_id: OrderId,
         _request_id: &RequestId,
     ) -> Result<(), UpstreamUnavailable> {
-        self.db
-            .write(move |conn| {
-                let id = reservation_id.to_string();
-                let held: Vec<(String, i64)> = demo_reservations::table
-                    .filter(demo_reservations::reservation_id.eq(&id))
-                    .select((demo_reservations::product_id, demo_reservations::quantity))
-                    .load(conn)?;
-                for (product_id, quantity) in held {
-                    diesel::update(demo_stock::table.find(product_id))
-                        .set(demo_stock::available.eq(demo_stock::available + quantity))
-                        .execute(conn)?;
-                }
-                diesel::delete(
-                    demo_reservations::table.filter(demo_reservations::reservation_id.eq(&id)),
-                )
-                .execute(conn)?;
-                Ok(())
-            })
-            .await
-            .map_err(inventory_failed)
+        let released: Result<(), _> = on_database!(self.db, write, |conn| {
+            let id = reservation_id.to_string();
+            let held: Vec<(String, i64)> = demo_reservations::table
+                .filter(demo_reservations::reservation_id.eq(&id))
+                .select((demo_reservations::product_id, demo_reservations::quantity))
+                .load(conn)?;
+            for (product_id, quantity) in held {
+                diesel::update(demo_stock::table.find(product_id))
+                    .set(demo_stock::available.eq(demo_stock::available + quantity))
+                    .execute(conn)?;
+            }
+            diesel::delete(
+                demo_reservations::table.filter(demo_reservations::reservation_id.eq(&id)),
+            )
+            .execute(conn)?;
+            Ok(())
+        });
+        released.map_err(inventory_failed)
     }
 }

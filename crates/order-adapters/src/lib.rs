@@ -2,10 +2,12 @@
 
 mod clients;
 mod demo;
-mod sqlite;
+mod persistence;
 mod system;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use clients::{HttpCustomerDirectory, HttpInventory, UpstreamSettings};
 pub use demo::DemoDirectory;
-pub use sqlite::{SqliteDatabase, SqliteOptions, SqliteOrderStore};
+pub use persistence::{Database, DatabaseOptions, DatabaseUrl, OrderStore};
 pub use system::{SystemClock, UuidV7Ids};

@@ -1,8 +1,10 @@
 //! Configuration from the environment. Every problem names the variable at fault.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
+
+use order_adapters::DatabaseOptions;
+pub use order_adapters::DatabaseUrl;
 
 /// A variable that is set to something the service cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,13 +16,6 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// Where orders are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// An embedded SQLite file (`sqlite://PATH`).
-    Sqlite(PathBuf),
-}
-
 /// The service's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,6 +23,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Where orders are stored (`ORDERS_DATABASE_URL`).
     pub database: DatabaseUrl,
+    /// Connection pooling (`ORDERS_DATABASE_POOL_SIZE`, `ORDERS_DATABASE_TIMEOUT_MS`).
+    pub database_options: DatabaseOptions,
     /// Customer service base URL (`ORDERS_CUSTOMER_SERVICE_URL`); `None`: demo directory.
     pub customer_service_url: Option<String>,
     /// Inventory service base URL (`ORDERS_INVENTORY_SERVICE_URL`); `None`: demo directory.
@@ -62,9 +59,43 @@ impl Config {
             variable: "ORDERS_LISTEN_ADDR",
             problem: format!("{listen:?} is not an address and port such as 127.0.0.1:8080"),
         })?;
-        let database = parse_database_url(
-            &set("ORDERS_DATABASE_URL").unwrap_or_else(|| "sqlite://orders.db".into()),
-        )?;
+        let database_url =
+            set("ORDERS_DATABASE_URL").unwrap_or_else(|| "sqlite://orders.db".into());
+        let database = DatabaseUrl::parse(&database_url).map_err(|problem| ConfigError {
+            variable: "ORDERS_DATABASE_URL",
+            problem: format!("{database_url:?} {problem}"),
+        })?;
+        let number =
+            |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+                set(variable).map_or(Ok(default), |text| {
+                    text.parse::<u64>()
+                        .ok()
+                        .filter(|n| range.contains(n))
+                        .ok_or_else(|| ConfigError {
+                            variable,
+                            problem: format!(
+                                "{text:?} is not a whole number from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        })
+                })
+            };
+        let defaults = DatabaseOptions::default();
+        let database_options = DatabaseOptions {
+            pool_size: u32::try_from(number(
+                "ORDERS_DATABASE_POOL_SIZE",
+                u64::from(defaults.pool_size),
+                1..=512,
+            )?)
+            .unwrap_or(defaults.pool_size),
+            connection_timeout: Duration::from_millis(number(
+                "ORDERS_DATABASE_TIMEOUT_MS",
+                u64::try_from(defaults.connection_timeout.as_millis()).unwrap_or(5000),
+                1..=600_000,
+            )?),
+            ..defaults
+        };
         let service_url = |variable: &'static str| {
             set(variable)
                 .map(|url| {
@@ -93,6 +124,7 @@ impl Config {
         Ok(Self {
             listen_addr,
             database,
+            database_options,
             customer_service_url: service_url("ORDERS_CUSTOMER_SERVICE_URL")?,
             inventory_service_url: service_url("ORDERS_INVENTORY_SERVICE_URL")?,
             upstream_attempt_timeout: Duration::from_secs(1),
@@ -100,20 +132,6 @@ impl Config {
             shutdown_timeout: Duration::from_secs(30),
             release_retry_interval: Duration::from_secs(1),
         })
-    }
-}
-
-fn parse_database_url(url: &str) -> Result<DatabaseUrl, ConfigError> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .filter(|path| !path.is_empty());
-    match path {
-        Some(path) => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
-        None => Err(ConfigError {
-            variable: "ORDERS_DATABASE_URL",
-            problem: format!("{url:?} is not a sqlite://PATH URL"),
-        }),
     }
 }
 
@@ -155,6 +173,8 @@ mod tests {
         let cases = [
             ("ORDERS_LISTEN_ADDR", "localhost"),
             ("ORDERS_DATABASE_URL", "mysql://db"),
+            ("ORDERS_DATABASE_POOL_SIZE", "0"),
+            ("ORDERS_DATABASE_TIMEOUT_MS", "soon"),
             ("ORDERS_CUSTOMER_SERVICE_URL", "customers:80"),
             ("ORDERS_INVENTORY_SERVICE_URL", "ftp://inventory"),
             ("ORDERS_LOG_FORMAT", "xml"),

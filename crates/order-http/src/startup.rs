@@ -10,15 +10,15 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use order_adapters::{
-    DemoDirectory, HttpCustomerDirectory, HttpInventory, SqliteDatabase, SqliteOptions,
-    SqliteOrderStore, SystemClock, UpstreamSettings, UuidV7Ids,
+    Database, DemoDirectory, HttpCustomerDirectory, HttpInventory, OrderStore, SystemClock,
+    UpstreamSettings, UuidV7Ids,
 };
 use order_domain::{
     CustomerDirectory, IdempotencyPolicy, Inventory, OrderService, Ports, ReleasePolicy,
 };
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, DatabaseUrl};
+use crate::config::Config;
 use crate::request_id::request_context;
 use crate::routes;
 
@@ -93,10 +93,11 @@ async fn retry_releases(service: Arc<OrderService>, interval: Duration) {
 }
 
 async fn order_service(config: &Config) -> anyhow::Result<OrderService> {
-    let DatabaseUrl::Sqlite(path) = &config.database;
-    let db = SqliteDatabase::open(path, &SqliteOptions::default())?;
-    tracing::info!(path = %path.display(), "using the SQLite database");
-    let store = Arc::new(SqliteOrderStore::new(db.clone()));
+    // Connecting and migrating block; keep them off the async runtime.
+    let (url, options) = (config.database.clone(), config.database_options.clone());
+    let db = tokio::task::spawn_blocking(move || Database::open(&url, &options)).await??;
+    tracing::info!(database = %db.describe(), "database ready");
+    let store = Arc::new(OrderStore::new(db.clone()));
     let settings = |base_url: &String| UpstreamSettings {
         base_url: base_url.clone(),
         attempt_timeout: config.upstream_attempt_timeout,
@@ -137,7 +138,7 @@ async fn order_service(config: &Config) -> anyhow::Result<OrderService> {
 
 /// The demo directory, opened (and seeded) the first time either port needs it.
 async fn demo_directory(
-    db: &SqliteDatabase,
+    db: &Database,
     opened: &mut Option<Arc<DemoDirectory>>,
 ) -> anyhow::Result<Arc<DemoDirectory>> {
     if let Some(demo) = opened {

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestResult, address_json, order_body, spawn_app};
+use crate::helpers::{Backend, TestResult, address_json, order_body, spawn_app};
 
 /// Whether `action` from `status` is legal, and where it leads (the spec's table).
 fn legal(status: &str, event: &str) -> Option<&'static str> {
@@ -17,9 +17,10 @@ fn legal(status: &str, event: &str) -> Option<&'static str> {
     }
 }
 
-#[tokio::test]
-async fn thirty_racing_changes_leave_one_consistent_history_and_lose_nothing() -> TestResult {
-    let app = spawn_app().await?;
+async fn thirty_racing_changes_leave_one_consistent_history_and_lose_nothing(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
 
@@ -96,3 +97,7 @@ async fn thirty_racing_changes_leave_one_consistent_history_and_lose_nothing() -
     }
     Ok(())
 }
+
+order_adapters::on_both_backends!(
+    thirty_racing_changes_leave_one_consistent_history_and_lose_nothing,
+);

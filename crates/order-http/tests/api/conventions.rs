@@ -2,11 +2,12 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestResult, assert_problem, spawn_app};
+use crate::helpers::{Backend, TestResult, assert_problem, spawn_app};
 
-#[tokio::test]
-async fn a_safe_client_request_id_is_echoed_and_others_are_replaced() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_safe_client_request_id_is_echoed_and_others_are_replaced(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     let echoed = app
         .client
         .get(app.url("/v1/orders"))
@@ -35,16 +36,14 @@ async fn a_safe_client_request_id_is_echoed_and_others_are_replaced() -> TestRes
     Ok(())
 }
 
-#[tokio::test]
-async fn an_unknown_route_is_a_404_problem() -> TestResult {
-    let app = spawn_app().await?;
+async fn an_unknown_route_is_a_404_problem(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     assert_problem(app.get("/v2/orders").await?, 404, "not_found", &[]).await?;
     Ok(())
 }
 
-#[tokio::test]
-async fn a_wrong_method_is_a_405_problem_listing_the_allowed_ones() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_wrong_method_is_a_405_problem_listing_the_allowed_ones(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     let cases = [
         (reqwest::Method::DELETE, "/v1/orders", "GET, POST"),
         (
@@ -76,3 +75,9 @@ async fn a_wrong_method_is_a_405_problem_listing_the_allowed_ones() -> TestResul
     }
     Ok(())
 }
+
+order_adapters::on_both_backends!(
+    a_safe_client_request_id_is_echoed_and_others_are_replaced,
+    an_unknown_route_is_a_404_problem,
+    a_wrong_method_is_a_405_problem_listing_the_allowed_ones,
+);

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use order_http::config::{Config, DatabaseUrl};
+pub use order_adapters::testing::Backend;
+use order_adapters::testing::TestDatabase;
+use order_adapters::{DatabaseOptions, DatabaseUrl};
+use order_http::config::Config;
 use order_http::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -18,40 +20,64 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub customers: MockServer,
     pub inventory: MockServer,
-    _data: TempDir,
+    _database: Option<TestDatabase>,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Starts the service against wiremock fakes of both upstream services.
-pub async fn spawn_app() -> anyhow::Result<TestApp> {
+pub async fn spawn_app(backend: Backend) -> anyhow::Result<TestApp> {
+    let database = TestDatabase::create(backend)?;
+    let app = start_with(database.url().clone(), DatabaseOptions::default()).await?;
+    Ok(TestApp {
+        _database: Some(database),
+        ..app
+    })
+}
+
+/// Starts the service on a database the caller provides and keeps.
+pub async fn start_with(
+    database: DatabaseUrl,
+    options: DatabaseOptions,
+) -> anyhow::Result<TestApp> {
     let customers = MockServer::start().await;
     let inventory = MockServer::start().await;
     let urls = (Some(customers.uri()), Some(inventory.uri()));
-    let (address, data) = start(urls).await?;
+    let address = start(database, options, urls).await?;
     Ok(TestApp {
         address,
         client: reqwest::Client::new(),
         customers,
         inventory,
-        _data: data,
+        _database: None,
     })
 }
 
 /// Starts the service on its built-in demo directory; returns its base URL.
-pub async fn spawn_demo_app() -> anyhow::Result<(String, TempDir)> {
-    start((None, None)).await
+pub async fn spawn_demo_app(backend: Backend) -> anyhow::Result<(String, TestDatabase)> {
+    let database = TestDatabase::create(backend)?;
+    let address = start(
+        database.url().clone(),
+        DatabaseOptions::default(),
+        (None, None),
+    )
+    .await?;
+    Ok((address, database))
 }
 
-async fn start(urls: (Option<String>, Option<String>)) -> anyhow::Result<(String, TempDir)> {
+async fn start(
+    database: DatabaseUrl,
+    database_options: DatabaseOptions,
+    urls: (Option<String>, Option<String>),
+) -> anyhow::Result<String> {
     if std::env::var_os("TEST_LOG").is_some() {
         order_http::telemetry::init(false);
     }
-    let data = tempfile::tempdir()?;
     let config = Config {
         listen_addr: "127.0.0.1:0".parse()?,
-        database: DatabaseUrl::Sqlite(data.path().join("orders.db")),
+        database,
+        database_options,
         customer_service_url: urls.0,
         inventory_service_url: urls.1,
         upstream_attempt_timeout: UPSTREAM_TIMEOUT,
@@ -62,7 +88,7 @@ async fn start(urls: (Option<String>, Option<String>)) -> anyhow::Result<(String
     let app = Application::build(&config).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Ok((address, data))
+    Ok(address)
 }
 
 /// A valid placement body: 1×1000 + 2×1000, shipping 500, tax 300.

@@ -8,11 +8,10 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{TestResult, assert_problem, order_body, spawn_app};
+use crate::helpers::{Backend, TestResult, assert_problem, order_body, spawn_app};
 
-#[tokio::test]
-async fn a_replay_returns_the_first_response_and_calls_nothing() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_replay_returns_the_first_response_and_calls_nothing(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
 
@@ -57,9 +56,8 @@ async fn a_replay_returns_the_first_response_and_calls_nothing() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_key_reused_with_another_body_is_422() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_key_reused_with_another_body_is_422(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
     assert_eq!(
@@ -80,9 +78,10 @@ async fn a_key_reused_with_another_body_is_422() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_key_that_is_not_1_to_255_visible_ascii_is_400_naming_the_header() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_key_that_is_not_1_to_255_visible_ascii_is_400_naming_the_header(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     for key in ["", "has space", &"k".repeat(256)] {
         let response = app.place_with_key(&order_body(), key).await?;
         assert_problem(response, 400, "invalid_parameter", &["Idempotency-Key"]).await?;
@@ -90,9 +89,10 @@ async fn a_key_that_is_not_1_to_255_visible_ascii_is_400_naming_the_header() -> 
     Ok(())
 }
 
-#[tokio::test]
-async fn a_failed_request_stores_no_outcome_and_its_key_can_be_used_again() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_failed_request_stores_no_outcome_and_its_key_can_be_used_again(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     Mock::given(method("POST"))
         .and(path("/reservations"))
@@ -113,10 +113,10 @@ async fn a_failed_request_stores_no_outcome_and_its_key_can_be_used_again() -> T
     Ok(())
 }
 
-#[tokio::test]
-async fn thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_reservation()
--> TestResult {
-    let app = spawn_app().await?;
+async fn thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_reservation(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     // A slow reservation keeps the first request in progress while the others arrive.
     Mock::given(method("POST"))
@@ -156,9 +156,8 @@ async fn thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_rese
     Ok(())
 }
 
-#[tokio::test]
-async fn requests_without_a_key_are_never_deduplicated() -> TestResult {
-    let app = spawn_app().await?;
+async fn requests_without_a_key_are_never_deduplicated(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
     app.placed_order(&order_body()).await?;
@@ -166,3 +165,12 @@ async fn requests_without_a_key_are_never_deduplicated() -> TestResult {
     assert_eq!(app.listed_ids("").await?.len(), 2);
     Ok(())
 }
+
+order_adapters::on_both_backends!(
+    a_replay_returns_the_first_response_and_calls_nothing,
+    a_key_reused_with_another_body_is_422,
+    a_key_that_is_not_1_to_255_visible_ascii_is_400_naming_the_header,
+    a_failed_request_stores_no_outcome_and_its_key_can_be_used_again,
+    thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_reservation,
+    requests_without_a_key_are_never_deduplicated,
+);

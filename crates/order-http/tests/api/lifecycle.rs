@@ -7,11 +7,13 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{TestApp, TestResult, address_json, assert_problem, order_body, spawn_app};
+use crate::helpers::{
+    Backend, TestApp, TestResult, address_json, assert_problem, order_body, spawn_app,
+};
 
 /// An app whose upstreams accept everything, and one pending order on it.
-async fn app_with_order() -> anyhow::Result<(TestApp, String)> {
-    let app = spawn_app().await?;
+async fn app_with_order(backend: Backend) -> anyhow::Result<(TestApp, String)> {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
     let order = app.placed_order(&order_body()).await?;
@@ -77,9 +79,10 @@ fn paid() -> Value {
     json!({"paymentReference": "pay_123", "amount": 3800})
 }
 
-#[tokio::test]
-async fn an_order_lives_from_placed_to_delivered_one_version_per_change() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn an_order_lives_from_placed_to_delivered_one_version_per_change(
+    backend: Backend,
+) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
 
     let order = app
         .act_ok(
@@ -172,9 +175,8 @@ async fn an_order_lives_from_placed_to_delivered_one_version_per_change() -> Tes
     Ok(())
 }
 
-#[tokio::test]
-async fn an_action_the_status_does_not_allow_is_409_naming_both() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn an_action_the_status_does_not_allow_is_409_naming_both(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     let cases = [
         (
             Method::POST,
@@ -230,9 +232,8 @@ async fn an_action_the_status_does_not_allow_is_409_naming_both() -> TestResult 
     Ok(())
 }
 
-#[tokio::test]
-async fn every_action_body_is_checked_field_by_field() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn every_action_body_is_checked_field_by_field(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     let cases: Vec<(Method, &str, Value, Vec<&str>)> = vec![
         (
             Method::PUT,
@@ -297,9 +298,8 @@ async fn every_action_body_is_checked_field_by_field() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_confirmed_amount_must_equal_the_total() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn a_confirmed_amount_must_equal_the_total(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     let wrong = json!({"paymentReference": "pay_1", "amount": 3799});
     assert_problem(
         app.act(Method::POST, &id, "/confirm-payment", wrong)
@@ -312,9 +312,8 @@ async fn a_confirmed_amount_must_equal_the_total() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn delivery_may_not_be_in_the_future_or_before_shipping() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn delivery_may_not_be_in_the_future_or_before_shipping(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     app.act_ok(Method::POST, &id, "/confirm-payment", paid())
         .await?;
     let shipped = app
@@ -347,9 +346,8 @@ async fn delivery_may_not_be_in_the_future_or_before_shipping() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn if_match_applies_a_change_only_to_that_version() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn if_match_applies_a_change_only_to_that_version(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     let cancel = |etag: &str| {
         app.client
             .post(app.url(&format!("/v1/orders/{id}/cancel")))
@@ -371,9 +369,8 @@ async fn if_match_applies_a_change_only_to_that_version() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn unknown_orders_are_404_for_every_action() -> TestResult {
-    let app = spawn_app().await?;
+async fn unknown_orders_are_404_for_every_action(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     let cases = [
         (Method::POST, "/cancel", json!({"reason": "x"})),
         (Method::DELETE, "", json!(null)),
@@ -397,9 +394,8 @@ async fn unknown_orders_are_404_for_every_action() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn canceling_gives_the_stock_back_and_records_why() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn canceling_gives_the_stock_back_and_records_why(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     let order = app
         .act_ok(
             Method::POST,
@@ -427,9 +423,10 @@ async fn canceling_gives_the_stock_back_and_records_why() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_soft_deleted_order_is_gone_for_reads_and_refuses_every_change() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn a_soft_deleted_order_is_gone_for_reads_and_refuses_every_change(
+    backend: Backend,
+) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     let response = app
         .client
         .delete(app.url(&format!("/v1/orders/{id}")))
@@ -474,9 +471,8 @@ async fn a_soft_deleted_order_is_gone_for_reads_and_refuses_every_change() -> Te
     Ok(())
 }
 
-#[tokio::test]
-async fn deleting_a_canceled_order_does_not_release_twice() -> TestResult {
-    let (app, id) = app_with_order().await?;
+async fn deleting_a_canceled_order_does_not_release_twice(backend: Backend) -> TestResult {
+    let (app, id) = app_with_order(backend).await?;
     app.act_ok(Method::POST, &id, "/cancel", json!({"reason": "x"}))
         .await?;
     let response = app
@@ -493,10 +489,10 @@ async fn deleting_a_canceled_order_does_not_release_twice() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn with_the_inventory_down_a_cancel_commits_and_the_release_happens_once_it_is_back()
--> TestResult {
-    let app = spawn_app().await?;
+async fn with_the_inventory_down_a_cancel_commits_and_the_release_happens_once_it_is_back(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     Mock::given(method("POST"))
         .and(path_regex("^/reservations$"))
@@ -539,3 +535,17 @@ async fn with_the_inventory_down_a_cancel_commits_and_the_release_happens_once_i
     );
     Ok(())
 }
+
+order_adapters::on_both_backends!(
+    an_order_lives_from_placed_to_delivered_one_version_per_change,
+    an_action_the_status_does_not_allow_is_409_naming_both,
+    every_action_body_is_checked_field_by_field,
+    a_confirmed_amount_must_equal_the_total,
+    delivery_may_not_be_in_the_future_or_before_shipping,
+    if_match_applies_a_change_only_to_that_version,
+    unknown_orders_are_404_for_every_action,
+    canceling_gives_the_stock_back_and_records_why,
+    a_soft_deleted_order_is_gone_for_reads_and_refuses_every_change,
+    deleting_a_canceled_order_does_not_release_twice,
+    with_the_inventory_down_a_cancel_commits_and_the_release_happens_once_it_is_back,
+);

@@ -1,4 +1,5 @@
-//! The HTTP API, end to end: the real server on port 0, a temporary SQLite file, and
+//! The HTTP API, end to end: the real server on port 0, a database of the test's own
+//! (a temporary SQLite file, or a PostgreSQL schema when ORDERS_TEST_DATABASE_URL is set), and
 //! wiremock standing in for the customer and inventory services.
 
 mod concurrency;
@@ -6,5 +7,6 @@ mod conventions;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod outage;
 mod place_order;
 mod read_orders;

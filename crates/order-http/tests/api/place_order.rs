@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{TestResult, address_json, assert_problem, order_body, spawn_app};
+use crate::helpers::{Backend, TestResult, address_json, assert_problem, order_body, spawn_app};
 
-#[tokio::test]
-async fn placing_an_order_returns_201_with_server_computed_totals_location_and_etag() -> TestResult
-{
-    let app = spawn_app().await?;
+async fn placing_an_order_returns_201_with_server_computed_totals_location_and_etag(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
 
@@ -55,9 +55,10 @@ async fn placing_an_order_returns_201_with_server_computed_totals_location_and_e
     Ok(())
 }
 
-#[tokio::test]
-async fn a_given_address_and_currency_and_matching_totals_are_taken() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_given_address_and_currency_and_matching_totals_are_taken(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     app.stock_is_plentiful().await;
     let mut body = order_body();
@@ -73,9 +74,10 @@ async fn a_given_address_and_currency_and_matching_totals_are_taken() -> TestRes
     Ok(())
 }
 
-#[tokio::test]
-async fn the_reservation_names_the_order_and_carries_the_request_id() -> TestResult {
-    let app = spawn_app().await?;
+async fn the_reservation_names_the_order_and_carries_the_request_id(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     Mock::given(method("POST"))
         .and(path("/reservations"))
@@ -113,9 +115,8 @@ async fn the_reservation_names_the_order_and_carries_the_request_id() -> TestRes
     Ok(())
 }
 
-#[tokio::test]
-async fn every_invalid_field_is_named_in_one_422() -> TestResult {
-    let app = spawn_app().await?;
+async fn every_invalid_field_is_named_in_one_422(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     let body = json!({
         "storeId": "",
         "customerId": "cust 1",
@@ -162,9 +163,8 @@ async fn every_invalid_field_is_named_in_one_422() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn composite_rules_are_422_naming_the_field() -> TestResult {
-    let app = spawn_app().await?;
+async fn composite_rules_are_422_naming_the_field(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     let cases: Vec<(Value, &str)> = vec![
         (json!({"items": []}), "items"),
         (
@@ -198,9 +198,8 @@ async fn composite_rules_are_422_naming_the_field() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_body_that_is_not_a_json_object_is_400() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_body_that_is_not_a_json_object_is_400(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     for body in ["{\"storeId\": ", "[1, 2]", "", "\"text\""] {
         let response = app
             .client
@@ -214,18 +213,16 @@ async fn a_body_that_is_not_a_json_object_is_400() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_body_over_64_kib_is_413() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_body_over_64_kib_is_413(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     let mut body = order_body();
     body["storeId"] = json!("x".repeat(65 * 1024));
     assert_problem(app.place(&body).await?, 413, "payload_too_large", &[]).await?;
     Ok(())
 }
 
-#[tokio::test]
-async fn an_unknown_customer_is_422_and_nothing_is_reserved() -> TestResult {
-    let app = spawn_app().await?;
+async fn an_unknown_customer_is_422_and_nothing_is_reserved(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     Mock::given(method("GET"))
         .and(path("/customers/cust-1"))
         .respond_with(ResponseTemplate::new(404))
@@ -246,9 +243,8 @@ async fn an_unknown_customer_is_422_and_nothing_is_reserved() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn unknown_products_are_422_naming_each_item() -> TestResult {
-    let app = spawn_app().await?;
+async fn unknown_products_are_422_naming_each_item(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     Mock::given(method("POST"))
         .and(path("/reservations"))
@@ -266,9 +262,8 @@ async fn unknown_products_are_422_naming_each_item() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn short_stock_is_409_naming_each_short_item() -> TestResult {
-    let app = spawn_app().await?;
+async fn short_stock_is_409_naming_each_short_item(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     Mock::given(method("POST"))
         .and(path("/reservations"))
@@ -290,9 +285,10 @@ async fn short_stock_is_409_naming_each_short_item() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_failing_customer_service_is_503_with_retry_after_and_nothing_stored() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_failing_customer_service_is_503_with_retry_after_and_nothing_stored(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(500))
         .mount(&app.customers)
@@ -308,10 +304,10 @@ async fn a_failing_customer_service_is_503_with_retry_after_and_nothing_stored()
     Ok(())
 }
 
-#[tokio::test]
-async fn a_hanging_inventory_is_503_within_the_timeout_and_the_maybe_made_reservation_is_released()
--> TestResult {
-    let app = spawn_app().await?;
+async fn a_hanging_inventory_is_503_within_the_timeout_and_the_maybe_made_reservation_is_released(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
     Mock::given(method("POST"))
         .and(path("/reservations"))
@@ -338,9 +334,8 @@ async fn a_hanging_inventory_is_503_within_the_timeout_and_the_maybe_made_reserv
     Ok(())
 }
 
-#[tokio::test]
-async fn a_customer_without_an_address_needs_one_in_the_request() -> TestResult {
-    let app = spawn_app().await?;
+async fn a_customer_without_an_address_needs_one_in_the_request(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     Mock::given(method("GET"))
         .and(path("/customers/cust-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(
@@ -361,3 +356,19 @@ async fn a_customer_without_an_address_needs_one_in_the_request() -> TestResult 
     assert_eq!(app.place(&body).await?.status(), StatusCode::CREATED);
     Ok(())
 }
+
+order_adapters::on_both_backends!(
+    placing_an_order_returns_201_with_server_computed_totals_location_and_etag,
+    a_given_address_and_currency_and_matching_totals_are_taken,
+    the_reservation_names_the_order_and_carries_the_request_id,
+    every_invalid_field_is_named_in_one_422,
+    composite_rules_are_422_naming_the_field,
+    a_body_that_is_not_a_json_object_is_400,
+    a_body_over_64_kib_is_413,
+    an_unknown_customer_is_422_and_nothing_is_reserved,
+    unknown_products_are_422_naming_each_item,
+    short_stock_is_409_naming_each_short_item,
+    a_failing_customer_service_is_503_with_retry_after_and_nothing_stored,
+    a_hanging_inventory_is_503_within_the_timeout_and_the_maybe_made_reservation_is_released,
+    a_customer_without_an_address_needs_one_in_the_request,
+);

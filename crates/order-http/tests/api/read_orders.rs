@@ -6,11 +6,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestResult, assert_problem, ids_of, order_body, spawn_app, spawn_demo_app,
+    Backend, TestApp, TestResult, assert_problem, ids_of, order_body, spawn_app, spawn_demo_app,
 };
 
-async fn app_with_upstreams() -> anyhow::Result<TestApp> {
-    let app = spawn_app().await?;
+async fn app_with_upstreams(backend: Backend) -> anyhow::Result<TestApp> {
+    let app = spawn_app(backend).await?;
     for customer in ["cust-1", "cust-2"] {
         app.customer_exists(customer).await;
     }
@@ -25,9 +25,8 @@ fn body_for(customer: &str, store: &str) -> Value {
     body
 }
 
-#[tokio::test]
-async fn an_order_reads_back_with_its_etag() -> TestResult {
-    let app = app_with_upstreams().await?;
+async fn an_order_reads_back_with_its_etag(backend: Backend) -> TestResult {
+    let app = app_with_upstreams(backend).await?;
     let order = app.placed_order(&order_body()).await?;
     let response = app
         .get(&format!(
@@ -41,9 +40,8 @@ async fn an_order_reads_back_with_its_etag() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn an_unknown_or_malformed_order_id_is_404() -> TestResult {
-    let app = spawn_app().await?;
+async fn an_unknown_or_malformed_order_id_is_404(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     for path in [
         "/v1/orders/0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
         "/v1/orders/42",
@@ -54,9 +52,8 @@ async fn an_unknown_or_malformed_order_id_is_404() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn history_starts_with_the_placement() -> TestResult {
-    let app = app_with_upstreams().await?;
+async fn history_starts_with_the_placement(backend: Backend) -> TestResult {
+    let app = app_with_upstreams(backend).await?;
     let order = app.placed_order(&order_body()).await?;
     let id = order["id"].as_str().unwrap_or_default();
     let history: Value = app
@@ -78,9 +75,8 @@ async fn history_starts_with_the_placement() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn listing_filters_by_customer_store_and_status() -> TestResult {
-    let app = app_with_upstreams().await?;
+async fn listing_filters_by_customer_store_and_status(backend: Backend) -> TestResult {
+    let app = app_with_upstreams(backend).await?;
     let a = app.placed_order(&body_for("cust-1", "store-1")).await?;
     let b = app.placed_order(&body_for("cust-2", "store-1")).await?;
     let c = app.placed_order(&body_for("cust-1", "store-2")).await?;
@@ -105,9 +101,8 @@ async fn listing_filters_by_customer_store_and_status() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn bad_query_parameters_are_400_naming_the_parameter() -> TestResult {
-    let app = spawn_app().await?;
+async fn bad_query_parameters_are_400_naming_the_parameter(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
     let cases = [
         ("limit=0", "limit"),
         ("limit=101", "limit"),
@@ -125,9 +120,10 @@ async fn bad_query_parameters_are_400_naming_the_parameter() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn paging_while_orders_arrive_returns_each_original_once_newest_first() -> TestResult {
-    let app = app_with_upstreams().await?;
+async fn paging_while_orders_arrive_returns_each_original_once_newest_first(
+    backend: Backend,
+) -> TestResult {
+    let app = app_with_upstreams(backend).await?;
     let mut originals = Vec::new();
     for _ in 0..26 {
         originals.push(
@@ -160,9 +156,8 @@ async fn paging_while_orders_arrive_returns_each_original_once_newest_first() ->
     Ok(())
 }
 
-#[tokio::test]
-async fn the_demo_directory_serves_a_fresh_install_end_to_end() -> TestResult {
-    let (address, _data) = spawn_demo_app().await?;
+async fn the_demo_directory_serves_a_fresh_install_end_to_end(backend: Backend) -> TestResult {
+    let (address, _data) = spawn_demo_app(backend).await?;
     let client = reqwest::Client::new();
     let placed = client
         .post(format!("{address}/v1/orders"))
@@ -192,3 +187,13 @@ async fn the_demo_directory_serves_a_fresh_install_end_to_end() -> TestResult {
     assert_problem(response, 409, "insufficient_stock", &["items[0].quantity"]).await?;
     Ok(())
 }
+
+order_adapters::on_both_backends!(
+    an_order_reads_back_with_its_etag,
+    an_unknown_or_malformed_order_id_is_404,
+    history_starts_with_the_placement,
+    listing_filters_by_customer_store_and_status,
+    bad_query_parameters_are_400_naming_the_parameter,
+    paging_while_orders_arrive_returns_each_original_once_newest_first,
+    the_demo_directory_serves_a_fresh_install_end_to_end,
+);

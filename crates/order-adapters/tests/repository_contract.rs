@@ -1,9 +1,10 @@
-//! The SQLite store against a real database file.
+//! The store's contract, on a real SQLite file and on a real PostgreSQL database.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use order_adapters::{DemoDirectory, SqliteDatabase, SqliteOptions, SqliteOrderStore};
+use order_adapters::testing::{Backend, TestDatabase};
+use order_adapters::{Database, DatabaseOptions, DemoDirectory, OrderStore};
 use order_domain::{
     Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory, CustomerId,
     IdempotencyClaim, IdempotencyCompletion, IdempotencyKey, IdempotencyStore, Inventory, Money,
@@ -12,34 +13,47 @@ use order_domain::{
     RequestId, Reservation, ReservationError, ReservationLine, SaveOutcome, StoreId,
     StoredResponse, UncheckedAddress,
 };
-use tempfile::TempDir;
 use uuid::Uuid;
 
 type TestResult = anyhow::Result<()>;
 
+/// A database of the test's own, and the way to open it again as a restarted service
+/// would.
 struct TestDb {
-    dir: TempDir,
-    db: SqliteDatabase,
+    db: Database,
+    database: TestDatabase,
 }
 
 impl TestDb {
-    fn new() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let db = SqliteDatabase::open(&dir.path().join("orders.db"), &SqliteOptions::default())?;
-        Ok(Self { dir, db })
+    fn new(backend: Backend) -> anyhow::Result<Self> {
+        let database = TestDatabase::create(backend)?;
+        let db = Database::open(database.url(), &DatabaseOptions::default())?;
+        Ok(Self { db, database })
     }
 
-    fn reopen(&self) -> anyhow::Result<SqliteDatabase> {
-        SqliteDatabase::open(
-            &self.dir.path().join("orders.db"),
-            &SqliteOptions::default(),
-        )
+    /// The same database, opened afresh as a restarted service would.
+    fn reopen(&self) -> anyhow::Result<Database> {
+        Database::open(self.database.url(), &DatabaseOptions::default())
     }
 
-    fn store(&self) -> SqliteOrderStore {
-        SqliteOrderStore::new(self.db.clone())
+    fn store(&self) -> OrderStore {
+        OrderStore::new(self.db.clone())
     }
 }
+
+order_adapters::on_both_backends!(
+    a_stored_order_reads_back_exactly_as_it_was_even_after_reopening,
+    listing_pages_newest_first_with_filters_and_never_repeats_an_order,
+    an_idempotency_key_is_claimed_once_then_replays_or_refuses,
+    an_abandoned_claim_frees_the_key_but_only_its_own_claim,
+    an_order_whose_claim_was_taken_over_is_not_stored,
+    of_concurrent_claims_of_one_key_exactly_one_wins,
+    the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restarts,
+    concurrent_demo_reservations_never_oversell,
+    the_demo_customers_come_from_the_data_file,
+    a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on,
+    a_recorded_release_can_be_postponed_and_survives_a_restart,
+);
 
 fn base_time() -> DateTime<Utc> {
     DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000) + TimeDelta::microseconds(123_456)
@@ -114,15 +128,16 @@ fn claim(key: &str, fingerprint: &str, now: DateTime<Utc>) -> anyhow::Result<Ide
     })
 }
 
-#[tokio::test]
-async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening_the_file() -> TestResult {
-    let test = TestDb::new()?;
+async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
     let (order, placed) = order("cust-1", "store-1", base_time())?;
     test.store()
         .insert_placed_order(&order, &placed, None)
         .await?;
 
-    let reopened = SqliteOrderStore::new(test.reopen()?);
+    let reopened = OrderStore::new(test.reopen()?);
     assert_eq!(reopened.find_order(order.id()).await?, Some(order.clone()));
     assert_eq!(reopened.order_history(order.id()).await?, vec![placed]);
     assert_eq!(
@@ -134,9 +149,10 @@ async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening_the_fi
     Ok(())
 }
 
-#[tokio::test]
-async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order() -> TestResult {
-    let test = TestDb::new()?;
+async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = test.store();
     let mut placed_ids = Vec::new();
     for i in 0..7 {
@@ -191,9 +207,10 @@ async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order() ->
     Ok(())
 }
 
-#[tokio::test]
-async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses() -> TestResult {
-    let test = TestDb::new()?;
+async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = test.store();
     let now = base_time();
     let first = claim("key-1", "fp-1", now)?;
@@ -235,9 +252,8 @@ async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses() -> TestRes
     Ok(())
 }
 
-#[tokio::test]
-async fn an_abandoned_claim_frees_the_key_but_only_its_own_claim() -> TestResult {
-    let test = TestDb::new()?;
+async fn an_abandoned_claim_frees_the_key_but_only_its_own_claim(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = test.store();
     let first = claim("key-1", "fp-1", base_time())?;
     assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
@@ -253,9 +269,8 @@ async fn an_abandoned_claim_frees_the_key_but_only_its_own_claim() -> TestResult
     Ok(())
 }
 
-#[tokio::test]
-async fn an_order_whose_claim_was_taken_over_is_not_stored() -> TestResult {
-    let test = TestDb::new()?;
+async fn an_order_whose_claim_was_taken_over_is_not_stored(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = test.store();
     let first = claim("key-1", "fp-1", base_time())?;
     store.claim(&first).await?;
@@ -279,9 +294,8 @@ async fn an_order_whose_claim_was_taken_over_is_not_stored() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn of_concurrent_claims_of_one_key_exactly_one_wins() -> TestResult {
-    let test = TestDb::new()?;
+async fn of_concurrent_claims_of_one_key_exactly_one_wins(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = Arc::new(test.store());
     let claims = (0..16).map(|_| {
         let store = Arc::clone(&store);
@@ -329,9 +343,10 @@ fn reservation(id: OrderId, lines: &[(&str, i64)]) -> anyhow::Result<Reservation
     })
 }
 
-#[tokio::test]
-async fn the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restarts() -> TestResult {
-    let test = TestDb::new()?;
+async fn the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restarts(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
     let demo = DemoDirectory::open(test.db.clone()).await?;
     let rid = RequestId::generate();
     let first = OrderId::from_uuid(Uuid::now_v7());
@@ -376,9 +391,8 @@ async fn the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restart
     Ok(())
 }
 
-#[tokio::test]
-async fn the_demo_customers_come_from_the_data_file() -> TestResult {
-    let test = TestDb::new()?;
+async fn the_demo_customers_come_from_the_data_file(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
     let demo = DemoDirectory::open(test.db.clone()).await?;
     let rid = RequestId::generate();
     let ada = demo
@@ -418,10 +432,10 @@ fn cancel(order: &Order, at: DateTime<Utc>) -> anyhow::Result<OrderChange> {
     })
 }
 
-#[tokio::test]
-async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on()
--> TestResult {
-    let test = TestDb::new()?;
+async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = test.store();
     let (order, placed) = order("cust-1", "store-1", base_time())?;
     store.insert_placed_order(&order, &placed, None).await?;
@@ -477,9 +491,10 @@ async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_
     Ok(())
 }
 
-#[tokio::test]
-async fn a_recorded_release_can_be_postponed_and_survives_a_restart() -> TestResult {
-    let test = TestDb::new()?;
+async fn a_recorded_release_can_be_postponed_and_survives_a_restart(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
     let store = test.store();
     let release = PendingRelease {
         reservation_id: OrderId::from_uuid(Uuid::now_v7()),
@@ -495,7 +510,7 @@ async fn a_recorded_release_can_be_postponed_and_survives_a_restart() -> TestRes
     };
     store.record_release(&postponed).await?;
 
-    let reopened = SqliteOrderStore::new(test.reopen()?);
+    let reopened = OrderStore::new(test.reopen()?);
     assert!(
         reopened
             .take_due_releases(base_time(), base_time(), 10)
@@ -507,5 +522,26 @@ async fn a_recorded_release_can_be_postponed_and_survives_a_restart() -> TestRes
         reopened.take_due_releases(later, later, 10).await?,
         vec![postponed]
     );
+    Ok(())
+}
+
+async fn concurrent_demo_reservations_never_oversell(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let demo = Arc::new(DemoDirectory::open(test.db.clone()).await?);
+    // prod-6 has 100 in stock: of 30 reservations of 4, exactly 25 fit.
+    let attempts = (0..30).map(|_| {
+        let demo = Arc::clone(&demo);
+        tokio::spawn(async move {
+            let wanted = reservation(OrderId::from_uuid(Uuid::now_v7()), &[("prod-6", 4)])?;
+            anyhow::Ok(demo.reserve(&wanted, &RequestId::generate()).await.is_ok())
+        })
+    });
+    let mut reserved = 0;
+    for outcome in await_all(attempts).await {
+        if outcome?? {
+            reserved += 1;
+        }
+    }
+    assert_eq!(reserved, 25);
     Ok(())
 }

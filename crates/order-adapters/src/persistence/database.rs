@@ -1,0 +1,381 @@
+//! The database the store keeps orders in: an embedded SQLite file, or a PostgreSQL
+//! server shared by many instances of the service. Both run the same Diesel queries
+//! (see [`on_database!`]); what differs is how connections are pooled and how a write
+//! transaction begins.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use order_domain::RepositoryError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Instances starting together take this advisory lock, so that one of them applies the
+/// migrations while the others wait, then find nothing left to do.
+const MIGRATION_LOCK: i64 = 0x6f72_6465_7273;
+
+/// Where the orders are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server (`postgres://…`, libpq's URL syntax).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH` (relative, or absolute as `sqlite:///PATH`), `sqlite:PATH`,
+    /// or `postgres://…` / `postgresql://…`.
+    ///
+    /// # Errors
+    /// When the URL has none of these forms.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        url.strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .filter(|path| !path.is_empty())
+            .map(|path| Self::Sqlite(PathBuf::from(path)))
+            .ok_or_else(|| "is neither a sqlite://PATH nor a postgres:// URL".to_owned())
+    }
+
+    /// The URL with any password replaced by `***`, for logs and `check-config`.
+    pub fn masked(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => mask_password(url),
+        }
+    }
+}
+
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// How connections are pooled.
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// Connections that serve reads on SQLite (writes have their own single one), or
+    /// all connections on PostgreSQL.
+    pub pool_size: u32,
+    /// How long a request waits for a connection before the database counts as
+    /// unavailable (503).
+    pub connection_timeout: Duration,
+    /// How long a statement waits for SQLite's lock (`busy_timeout`).
+    pub busy_timeout: Duration,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            connection_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Settings SQLite keeps per connection, so each new one gets them.
+#[derive(Debug)]
+struct SqlitePragmas {
+    busy_timeout_ms: u128,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // synchronous=FULL: a commit is on disk before the client hears of it.
+        conn.batch_execute(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+            self.busy_timeout_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// How a connection type begins the transaction of a write.
+pub(crate) trait WriteTransaction: Connection {
+    fn write_transaction<T, F>(&mut self, work: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut Self) -> anyhow::Result<T>;
+}
+
+impl WriteTransaction for SqliteConnection {
+    fn write_transaction<T, F>(&mut self, work: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut Self) -> anyhow::Result<T>,
+    {
+        // IMMEDIATE takes the write lock up front, so a transaction never fails half-way
+        // when upgrading from a read lock.
+        self.immediate_transaction(work)
+    }
+}
+
+impl WriteTransaction for PgConnection {
+    fn write_transaction<T, F>(&mut self, work: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut Self) -> anyhow::Result<T>,
+    {
+        self.transaction(work)
+    }
+}
+
+/// The pools of one kind of connection: writes go through `writer`, reads through
+/// `readers`. On SQLite the writer is one connection (SQLite has one writer at a time
+/// anyway, and queueing here beats fighting over the lock); on PostgreSQL both are the
+/// same pool.
+pub(crate) struct Pools<C: R2D2Connection + 'static> {
+    writer: Pool<ConnectionManager<C>>,
+    readers: Pool<ConnectionManager<C>>,
+}
+
+impl<C: R2D2Connection + 'static> Clone for Pools<C> {
+    fn clone(&self) -> Self {
+        Self {
+            writer: self.writer.clone(),
+            readers: self.readers.clone(),
+        }
+    }
+}
+
+impl<C: R2D2Connection + WriteTransaction + Send + 'static> Pools<C> {
+    /// Runs `work` in one write transaction, off the async runtime: all of it commits,
+    /// or none.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
+    {
+        run_blocking(self.writer.clone(), |conn| conn.write_transaction(work)).await
+    }
+
+    /// Runs `work` in one read transaction, so that it reads one consistent snapshot.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
+    {
+        run_blocking(self.readers.clone(), |conn| conn.transaction(work)).await
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(Pools<SqliteConnection>),
+    Postgres(Pools<PgConnection>),
+}
+
+/// The database and its connection pools. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    url: DatabaseUrl,
+    pub(crate) backend: Backend,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.url.masked())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the same Diesel code on whichever connection type the database has: `$body`
+/// is compiled once per backend, with `$conn` bound to that backend's connection.
+macro_rules! on_database {
+    ($database:expr, $mode:ident, |$conn:ident| $body:expr) => {
+        match &$database.backend {
+            $crate::persistence::database::Backend::Sqlite(pools) => {
+                pools
+                    .$mode(move |$conn: &mut diesel::SqliteConnection| $body)
+                    .await
+            }
+            $crate::persistence::database::Backend::Postgres(pools) => {
+                pools
+                    .$mode(move |$conn: &mut diesel::PgConnection| $body)
+                    .await
+            }
+        }
+    };
+}
+pub(crate) use on_database;
+
+impl Database {
+    /// Connects (creating the SQLite file if need be) and applies pending migrations;
+    /// instances starting together on one PostgreSQL database apply them once.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or a migration fails.
+    pub fn open(url: &DatabaseUrl, options: &DatabaseOptions) -> anyhow::Result<Self> {
+        let backend = match url {
+            DatabaseUrl::Sqlite(path) => Backend::Sqlite(open_sqlite(path, options)?),
+            DatabaseUrl::Postgres(url) => Backend::Postgres(open_postgres(url, options)?),
+        };
+        Ok(Self {
+            url: url.clone(),
+            backend,
+        })
+    }
+
+    /// Where the database is, its password masked.
+    pub fn describe(&self) -> String {
+        self.url.masked()
+    }
+}
+
+fn pool<C: R2D2Connection + 'static>(
+    url: &str,
+    size: u32,
+    options: &DatabaseOptions,
+    customizer: Option<Box<dyn CustomizeConnection<C, diesel::r2d2::Error>>>,
+) -> anyhow::Result<Pool<ConnectionManager<C>>> {
+    let mut builder = Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(options.connection_timeout);
+    if let Some(customizer) = customizer {
+        builder = builder.connection_customizer(customizer);
+    }
+    builder
+        .build(ConnectionManager::<C>::new(url))
+        .context("cannot connect to the database")
+}
+
+fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Result<Pools<SqliteConnection>> {
+    let url = path
+        .to_str()
+        .ok_or_else(|| anyhow!("the database path is not UTF-8"))?;
+    let pragmas =
+        || -> Option<Box<dyn CustomizeConnection<SqliteConnection, diesel::r2d2::Error>>> {
+            Some(Box::new(SqlitePragmas {
+                busy_timeout_ms: options.busy_timeout.as_millis(),
+            }))
+        };
+    let context = || format!("cannot open the SQLite database {}", path.display());
+    let writer = pool(url, 1, options, pragmas()).with_context(context)?;
+    writer
+        .get()
+        .with_context(context)?
+        .run_pending_migrations(SQLITE_MIGRATIONS)
+        .map_err(|e| anyhow!(e))
+        .context("cannot apply the database migrations")?;
+    let readers = pool(url, options.pool_size, options, pragmas()).with_context(context)?;
+    Ok(Pools { writer, readers })
+}
+
+fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<Pools<PgConnection>> {
+    let pool = pool::<PgConnection>(url, options.pool_size, options, None)?;
+    let mut conn = pool.get().context("cannot connect to the database")?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
+    let migrated = conn
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| anyhow!(e));
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
+    migrated.context("cannot apply the database migrations")?;
+    Ok(Pools {
+        writer: pool.clone(),
+        readers: pool,
+    })
+}
+
+async fn run_blocking<C, T, F>(
+    pool: Pool<ConnectionManager<C>>,
+    work: F,
+) -> Result<T, RepositoryError>
+where
+    C: R2D2Connection + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    let outcome = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| {
+            let mut conn = pool.get().map_err(|e| {
+                RepositoryError::Unavailable(anyhow!(e).context("no database connection"))
+            })?;
+            work(&mut conn).map_err(classify)
+        })
+    })
+    .await;
+    outcome.unwrap_or_else(|e| {
+        Err(RepositoryError::Internal(
+            anyhow!(e).context("database task failed"),
+        ))
+    })
+}
+
+/// A lost connection or a locked database is a passing condition (503, retry);
+/// anything else is a fault (500).
+fn classify(error: anyhow::Error) -> RepositoryError {
+    let passing = error.chain().any(|cause| {
+        if let Some(DieselError::DatabaseError(kind, _)) = cause.downcast_ref::<DieselError>()
+            && matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+            )
+        {
+            return true;
+        }
+        let text = cause.to_string();
+        text.contains("database is locked") || text.contains("database is busy")
+    });
+    if passing {
+        RepositoryError::Unavailable(error)
+    } else {
+        RepositoryError::Internal(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://orders.db"),
+            Ok(DatabaseUrl::Sqlite("orders.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/orders.db"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/orders.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://db/orders"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("mysql://db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        let url = |text: &str| DatabaseUrl::Postgres(text.to_owned()).masked();
+        assert_eq!(
+            url("postgres://app:s3cret@db:5432/orders?sslmode=require"),
+            "postgres://app:***@db:5432/orders?sslmode=require"
+        );
+        assert_eq!(url("postgres://app@db/orders"), "postgres://app@db/orders");
+        assert_eq!(url("postgres://db/orders"), "postgres://db/orders");
+    }
+}

@@ -1,0 +1,9 @@
+//! Persistence: the store of orders on an embedded SQLite file or on PostgreSQL.
+
+pub(crate) mod database;
+mod orders;
+mod rows;
+pub(crate) mod schema;
+
+pub use database::{Database, DatabaseOptions, DatabaseUrl};
+pub use orders::OrderStore;

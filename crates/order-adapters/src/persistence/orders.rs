@@ -1,0 +1,365 @@
+//! The order repository, the idempotency store and the release outbox, on either
+//! database.
+
+use std::collections::HashMap;
+
+use anyhow::bail;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use order_domain::{
+    ClaimOutcome, HistoryEntry, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, Order,
+    OrderChange, OrderId, OrderPage, OrderQuery, OrderRepository, PagePosition, PendingRelease,
+    ReleaseOutbox, RepositoryError, RequestId, SaveOutcome, StoredResponse,
+};
+
+use super::database::{Database, on_database};
+use super::rows::{
+    HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
+};
+use super::schema::{idempotency_keys, order_history, order_items, orders, pending_releases};
+
+/// The item rows of these orders, by order id, each in line order. A macro so that it
+/// runs on either backend's connection.
+macro_rules! load_items {
+    ($conn:expr, $order_ids:expr) => {{
+        let rows: Vec<ItemRow> = order_items::table
+            .filter(order_items::order_id.eq_any($order_ids))
+            .order((order_items::order_id, order_items::line_no))
+            .select(ItemRow::as_select())
+            .load($conn)?;
+        let mut by_order: HashMap<String, Vec<ItemRow>> = HashMap::new();
+        for row in rows {
+            by_order.entry(row.order_id.clone()).or_default().push(row);
+        }
+        by_order
+    }};
+}
+
+/// Records a release, or replaces the record of it. A macro so that it runs on either
+/// backend's connection.
+macro_rules! upsert_release {
+    ($conn:expr, $release:expr) => {{
+        diesel::insert_into(pending_releases::table)
+            .values($release)
+            .on_conflict(pending_releases::reservation_id)
+            .do_update()
+            .set($release)
+            .execute($conn)?;
+        anyhow::Ok(())
+    }};
+}
+
+/// Orders, their histories, idempotency keys and pending releases, kept in one
+/// database (SQLite or PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct OrderStore {
+    db: Database,
+}
+
+impl OrderStore {
+    /// A store over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct KeyRow {
+    fingerprint: String,
+    response_body: Option<Vec<u8>>,
+    claimed_at: chrono::NaiveDateTime,
+    completed_at: Option<chrono::NaiveDateTime>,
+    expires_at: chrono::NaiveDateTime,
+}
+
+#[async_trait]
+impl IdempotencyStore for OrderStore {
+    async fn claim(&self, claim: &IdempotencyClaim) -> Result<ClaimOutcome, RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let claim = claim.clone();
+        on_database!(self.db, write, |conn| {
+            let key = claim.key.as_str();
+            let now = claim.now.naive_utc();
+            let fresh_claim = (
+                k::fingerprint.eq(claim.fingerprint.as_str()),
+                k::order_id.eq(None::<String>),
+                k::response_body.eq(None::<Vec<u8>>),
+                k::claimed_at.eq(now),
+                k::completed_at.eq(None::<chrono::NaiveDateTime>),
+                k::expires_at.eq(claim.expires_at.naive_utc()),
+            );
+            // The primary key makes exactly one of concurrent inserts succeed.
+            let inserted = diesel::insert_into(k::idempotency_keys)
+                .values((k::idempotency_key.eq(key), fresh_claim.clone()))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            if inserted == 1 {
+                return Ok(ClaimOutcome::Claimed);
+            }
+            let existing: KeyRow = k::idempotency_keys
+                .find(key)
+                .select(KeyRow::as_select())
+                .first(conn)?;
+            let expired = existing.expires_at <= now;
+            let abandoned = existing.completed_at.is_none()
+                && existing.claimed_at < claim.abandoned_before.naive_utc();
+            if expired || abandoned {
+                // Only if nobody took the key over since it was read: of racing
+                // takeovers, one matches.
+                let taken = diesel::update(
+                    k::idempotency_keys
+                        .find(key)
+                        .filter(k::claimed_at.eq(existing.claimed_at)),
+                )
+                .set(fresh_claim)
+                .execute(conn)?;
+                return Ok(if taken == 1 {
+                    ClaimOutcome::Claimed
+                } else {
+                    ClaimOutcome::InProgress
+                });
+            }
+            if existing.fingerprint != claim.fingerprint.as_str() {
+                return Ok(ClaimOutcome::KeyReused);
+            }
+            Ok(match existing.response_body {
+                Some(body) if existing.completed_at.is_some() => {
+                    ClaimOutcome::Replay(StoredResponse(body))
+                }
+                _ => ClaimOutcome::InProgress,
+            })
+        })
+    }
+
+    async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let key = claim.key.as_str().to_owned();
+        let claimed_at = claim.now.naive_utc();
+        on_database!(self.db, write, |conn| {
+            diesel::delete(
+                k::idempotency_keys
+                    .find(key)
+                    .filter(k::completed_at.is_null())
+                    .filter(k::claimed_at.eq(claimed_at)),
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl OrderRepository for OrderStore {
+    async fn insert_placed_order(
+        &self,
+        order: &Order,
+        placed: &HistoryEntry,
+        completion: Option<IdempotencyCompletion>,
+    ) -> Result<(), RepositoryError> {
+        let (order_row, item_rows) = order_rows(order);
+        let history = history_row(order.id(), placed).map_err(RepositoryError::Internal)?;
+        let completed_at = order.created_at().naive_utc();
+        on_database!(self.db, write, |conn| {
+            diesel::insert_into(orders::table)
+                .values(&order_row)
+                .execute(conn)?;
+            diesel::insert_into(order_items::table)
+                .values(&item_rows)
+                .execute(conn)?;
+            diesel::insert_into(order_history::table)
+                .values(&history)
+                .execute(conn)?;
+            if let Some(completion) = completion {
+                use idempotency_keys::dsl as k;
+                let completed = diesel::update(
+                    k::idempotency_keys
+                        .find(completion.key.as_str())
+                        .filter(k::completed_at.is_null())
+                        .filter(k::claimed_at.eq(completion.claimed_at.naive_utc())),
+                )
+                .set((
+                    k::order_id.eq(&order_row.id),
+                    k::response_body.eq(&completion.response.0),
+                    k::completed_at.eq(completed_at),
+                ))
+                .execute(conn)?;
+                if completed != 1 {
+                    bail!("the claim on the idempotency key was taken over by another request");
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn save_change(&self, change: &OrderChange) -> Result<SaveOutcome, RepositoryError> {
+        let (order_row, _) = order_rows(&change.order);
+        let history =
+            history_row(change.order.id(), &change.entry).map_err(RepositoryError::Internal)?;
+        let previous_version = i64::from(change.previous_version);
+        let release = change.release.as_ref().map(release_row);
+        on_database!(self.db, write, |conn| {
+            // The version condition makes the update the arbiter between racing
+            // changes: only the first one decided on this version matches.
+            let updated = diesel::update(
+                orders::table
+                    .find(&order_row.id)
+                    .filter(orders::version.eq(previous_version)),
+            )
+            .set(&order_row)
+            .execute(conn)?;
+            if updated == 0 {
+                return Ok(SaveOutcome::VersionConflict);
+            }
+            diesel::insert_into(order_history::table)
+                .values(&history)
+                .execute(conn)?;
+            if let Some(release) = &release {
+                upsert_release!(conn, release)?;
+            }
+            Ok(SaveOutcome::Saved)
+        })
+    }
+
+    async fn find_order(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
+        on_database!(self.db, read, |conn| {
+            let row: Option<OrderRow> = orders::table
+                .find(id.to_string())
+                .select(OrderRow::as_select())
+                .first(conn)
+                .optional()?;
+            row.map(|row| {
+                let mut items = load_items!(conn, std::slice::from_ref(&row.id));
+                let lines = items.remove(&row.id).unwrap_or_default();
+                order_from_rows(row, lines)
+            })
+            .transpose()
+        })
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError> {
+        let query = query.clone();
+        on_database!(self.db, read, |conn| {
+            let mut select = orders::table
+                .select(OrderRow::as_select())
+                .filter(orders::deleted_at.is_null())
+                .order((orders::created_at.desc(), orders::id.desc()))
+                .limit(i64::from(query.limit.get()) + 1)
+                .into_boxed();
+            if let Some(customer) = &query.customer_id {
+                select = select.filter(orders::customer_id.eq(customer.as_str().to_owned()));
+            }
+            if let Some(store) = &query.store_id {
+                select = select.filter(orders::store_id.eq(store.as_str().to_owned()));
+            }
+            if let Some(status) = query.status {
+                select = select.filter(orders::status.eq(status.as_str()));
+            }
+            if let Some(after) = query.after {
+                let created_at = after.created_at.naive_utc();
+                select = select.filter(
+                    orders::created_at.lt(created_at).or(orders::created_at
+                        .eq(created_at)
+                        .and(orders::id.lt(after.id.to_string()))),
+                );
+            }
+            let mut rows: Vec<OrderRow> = select.load(conn)?;
+            let more = rows.len() > query.limit.get() as usize;
+            rows.truncate(query.limit.get() as usize);
+            let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+            let mut items = load_items!(conn, &ids);
+            let orders = rows
+                .into_iter()
+                .map(|row| {
+                    let lines = items.remove(&row.id).unwrap_or_default();
+                    order_from_rows(row, lines)
+                })
+                .collect::<anyhow::Result<Vec<Order>>>()?;
+            let next = orders.last().filter(|_| more).map(|last| PagePosition {
+                created_at: last.created_at(),
+                id: last.id(),
+            });
+            Ok(OrderPage { orders, next })
+        })
+    }
+
+    async fn order_history(&self, id: OrderId) -> Result<Vec<HistoryEntry>, RepositoryError> {
+        on_database!(self.db, read, |conn| {
+            order_history::table
+                .filter(order_history::order_id.eq(id.to_string()))
+                .order(order_history::version.asc())
+                .select(HistoryRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(history_from_row)
+                .collect()
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = pending_releases, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct ReleaseRow {
+    reservation_id: String,
+    request_id: String,
+    attempts: i64,
+    due_at: chrono::NaiveDateTime,
+}
+
+fn release_row(release: &PendingRelease) -> ReleaseRow {
+    ReleaseRow {
+        reservation_id: release.reservation_id.to_string(),
+        request_id: release.request_id.as_str().to_owned(),
+        attempts: i64::from(release.attempts),
+        due_at: release.due_at.naive_utc(),
+    }
+}
+
+fn release_from_row(row: ReleaseRow) -> anyhow::Result<PendingRelease> {
+    Ok(PendingRelease {
+        reservation_id: OrderId::parse(&row.reservation_id)?,
+        request_id: RequestId::parse(&row.request_id)?,
+        attempts: u32::try_from(row.attempts)?,
+        due_at: row.due_at.and_utc(),
+    })
+}
+
+#[async_trait]
+impl ReleaseOutbox for OrderStore {
+    async fn record_release(&self, release: &PendingRelease) -> Result<(), RepositoryError> {
+        let row = release_row(release);
+        on_database!(self.db, write, |conn| upsert_release!(conn, &row))
+    }
+
+    async fn take_due_releases(
+        &self,
+        now: DateTime<Utc>,
+        hidden_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingRelease>, RepositoryError> {
+        on_database!(self.db, write, |conn| {
+            let due: Vec<ReleaseRow> = pending_releases::table
+                .filter(pending_releases::due_at.le(now.naive_utc()))
+                .order(pending_releases::due_at)
+                .limit(i64::from(limit))
+                .select(ReleaseRow::as_select())
+                .load(conn)?;
+            let ids: Vec<&String> = due.iter().map(|row| &row.reservation_id).collect();
+            diesel::update(
+                pending_releases::table.filter(pending_releases::reservation_id.eq_any(ids)),
+            )
+            .set(pending_releases::due_at.eq(hidden_until.naive_utc()))
+            .execute(conn)?;
+            due.into_iter().map(release_from_row).collect()
+        })
+    }
+
+    async fn complete_release(&self, reservation_id: OrderId) -> Result<(), RepositoryError> {
+        on_database!(self.db, write, |conn| {
+            diesel::delete(pending_releases::table.find(reservation_id.to_string()))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+}

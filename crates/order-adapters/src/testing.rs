@@ -1,0 +1,149 @@
+//! Databases for tests: each test gets one of its own, so tests run in parallel and
+//! leave nothing behind. Behind the `testing` feature; not for production use.
+
+use anyhow::Context;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use crate::persistence::DatabaseUrl;
+
+/// The variable that names the PostgreSQL server tests may use.
+pub const POSTGRES_URL_VARIABLE: &str = "ORDERS_TEST_DATABASE_URL";
+
+/// The PostgreSQL server tests may use, or `None` (after saying so on stderr) when
+/// [`POSTGRES_URL_VARIABLE`] is unset and PostgreSQL tests must be skipped.
+pub fn postgres_server() -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty());
+    if url.is_none() {
+        eprintln!("skipping a PostgreSQL test: {POSTGRES_URL_VARIABLE} is not set");
+    }
+    url
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A schema of its own on the server of [`POSTGRES_URL_VARIABLE`].
+    Postgres,
+}
+
+/// A database of one test's own, removed when this value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: DatabaseUrl,
+    // Held for their `Drop`, which removes the database.
+    _sqlite_dir: Option<TempDir>,
+    _postgres_schema: Option<PostgresSchema>,
+}
+
+impl TestDatabase {
+    /// A fresh, empty database on `backend`.
+    ///
+    /// # Errors
+    /// When the temporary folder cannot be made, or the PostgreSQL server is unset or
+    /// unreachable.
+    pub fn create(backend: Backend) -> anyhow::Result<Self> {
+        Ok(match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                Self {
+                    url: DatabaseUrl::Sqlite(dir.path().join("orders.db")),
+                    _sqlite_dir: Some(dir),
+                    _postgres_schema: None,
+                }
+            }
+            Backend::Postgres => {
+                let server = postgres_server()
+                    .with_context(|| format!("{POSTGRES_URL_VARIABLE} is not set"))?;
+                let schema = PostgresSchema::create(&server)?;
+                Self {
+                    url: schema.url(),
+                    _sqlite_dir: None,
+                    _postgres_schema: Some(schema),
+                }
+            }
+        })
+    }
+
+    /// Where the database is.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+}
+
+/// Runs each named test, an `async fn(Backend) -> anyhow::Result<()>` of the calling
+/// module, on SQLite and, when [`POSTGRES_URL_VARIABLE`] is set, on PostgreSQL: one
+/// suite, both backends, as `sqlite::<name>` and `postgres::<name>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() -> ::anyhow::Result<()> {
+                    super::$test($crate::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() -> ::anyhow::Result<()> {
+                    if $crate::testing::postgres_server().is_none() {
+                        return Ok(());
+                    }
+                    super::$test($crate::testing::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A schema of its own on a PostgreSQL server, dropped with everything in it when this
+/// value is dropped.
+#[derive(Debug)]
+pub struct PostgresSchema {
+    server: String,
+    name: String,
+}
+
+impl PostgresSchema {
+    /// Creates a fresh schema on `server`.
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    pub fn create(server: &str) -> anyhow::Result<Self> {
+        let name = format!("test_{}", Uuid::new_v4().simple());
+        let mut conn =
+            PgConnection::establish(server).context("cannot reach the test PostgreSQL server")?;
+        diesel::sql_query(format!("CREATE SCHEMA {name}")).execute(&mut conn)?;
+        Ok(Self {
+            server: server.to_owned(),
+            name,
+        })
+    }
+
+    /// A URL whose connections see only this schema.
+    pub fn url(&self) -> DatabaseUrl {
+        let separator = if self.server.contains('?') { '&' } else { '?' };
+        DatabaseUrl::Postgres(format!(
+            "{}{separator}options=-csearch_path%3D{}",
+            self.server, self.name
+        ))
+    }
+}
+
+impl Drop for PostgresSchema {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.server) {
+            // Best effort: a schema left behind only costs disk space.
+            let _ =
+                diesel::sql_query(format!("DROP SCHEMA {} CASCADE", self.name)).execute(&mut conn);
+        }
+    }
+}
