@@ -301,8 +301,18 @@ impl OrderService {
                 Err(PlaceOrderError::InsufficientStock(shortages))
             }
             Err(ReservationError::Unavailable(unavailable)) => {
-                // The reservation may have been made before the answer was lost.
-                self.release_stock(order.id(), request_id).await;
+                // The reservation may have been made before the answer was lost, or may
+                // still land. Calling the inventory that just failed again would keep
+                // the client waiting for another failure, so the release is recorded
+                // for the background retries, due a little later so that a late
+                // reservation lands first.
+                self.record_release(PendingRelease {
+                    reservation_id: order.id(),
+                    request_id: request_id.clone(),
+                    attempts: 0,
+                    due_at: self.release_policy.next_try(1, self.ports.clock.now()),
+                })
+                .await;
                 Err(unavailable.into())
             }
         }
@@ -347,15 +357,19 @@ impl OrderService {
                     .release_policy
                     .next_try(attempts, self.ports.clock.now());
                 warn!(reservation_id = %id, attempts, error = %unavailable, "a release failed; it will be tried again");
-                let retry = PendingRelease {
+                self.record_release(PendingRelease {
                     attempts,
                     due_at,
                     ..release
-                };
-                if let Err(error) = self.ports.releases.record_release(&retry).await {
-                    tracing::error!(reservation_id = %id, error = %error, "a failed release could not be recorded for a retry");
-                }
+                })
+                .await;
             }
+        }
+    }
+
+    async fn record_release(&self, release: PendingRelease) {
+        if let Err(error) = self.ports.releases.record_release(&release).await {
+            tracing::error!(reservation_id = %release.reservation_id, error = %error, "a release could not be recorded for a retry; the stock stays held");
         }
     }
 
