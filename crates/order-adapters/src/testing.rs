@@ -2,11 +2,14 @@
 //! leave nothing behind. Behind the `testing` feature; not for production use.
 
 use anyhow::Context;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::persistence::DatabaseUrl;
+use crate::persistence::database::on_database;
+use crate::persistence::schema::pending_releases;
+use crate::persistence::{Database, DatabaseUrl};
 
 /// The variable that names the PostgreSQL server tests may use.
 pub const POSTGRES_URL_VARIABLE: &str = "ORDERS_TEST_DATABASE_URL";
@@ -76,6 +79,18 @@ impl TestDatabase {
     }
 }
 
+/// How many stock releases `database` still owes the inventory: recorded, and so to be
+/// tried again. Reads only; the service's retries go on undisturbed.
+///
+/// # Errors
+/// When the database fails.
+pub async fn owed_releases(database: &Database) -> anyhow::Result<i64> {
+    let owed = on_database!(database, read, |conn| Ok(pending_releases::table
+        .count()
+        .get_result::<i64>(conn)?));
+    Ok(owed?)
+}
+
 /// Runs each named test, an `async fn(Backend) -> anyhow::Result<()>` of the calling
 /// module, on SQLite and, when [`POSTGRES_URL_VARIABLE`] is set, on PostgreSQL: one
 /// suite, both backends, as `sqlite::<name>` and `postgres::<name>`.
@@ -141,9 +156,12 @@ impl PostgresSchema {
 impl Drop for PostgresSchema {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&self.server) {
-            // Best effort: a schema left behind only costs disk space.
-            let _ =
-                diesel::sql_query(format!("DROP SCHEMA {} CASCADE", self.name)).execute(&mut conn);
+            // Best effort: a schema left behind only costs disk space, so waiting long
+            // for a lock a leftover connection holds is not worth a stuck test run.
+            let _ = conn.batch_execute(&format!(
+                "SET lock_timeout = '5s'; DROP SCHEMA {} CASCADE",
+                self.name
+            ));
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use order_adapters::DatabaseOptions;
-pub use order_adapters::DatabaseUrl;
+pub use order_adapters::{CallPolicy, DatabaseUrl};
+use order_adapters::{CircuitSettings, DatabaseOptions};
 
 /// A variable that is set to something the service cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,8 +29,9 @@ pub struct Config {
     pub customer_service_url: Option<String>,
     /// Inventory service base URL (`ORDERS_INVENTORY_SERVICE_URL`); `None`: demo directory.
     pub inventory_service_url: Option<String>,
-    /// The longest one call to an upstream service may take.
-    pub upstream_attempt_timeout: Duration,
+    /// Timeouts, retries and circuits of calls to the upstream services
+    /// (`ORDERS_UPSTREAM_*`, `ORDERS_CIRCUIT_*`).
+    pub upstream_policy: CallPolicy,
     /// Log JSON lines instead of text (`ORDERS_LOG_FORMAT=json`).
     pub json_logs: bool,
     /// How long SIGTERM waits for requests in flight.
@@ -81,21 +82,48 @@ impl Config {
                         })
                 })
             };
+        let millis = |variable: &'static str, default: Duration| {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            number(variable, default, 1..=600_000).map(Duration::from_millis)
+        };
+        let count = |variable: &'static str, default: u32, range: std::ops::RangeInclusive<u64>| {
+            number(variable, u64::from(default), range).map(|n| u32::try_from(n).unwrap_or(default))
+        };
         let defaults = DatabaseOptions::default();
         let database_options = DatabaseOptions {
-            pool_size: u32::try_from(number(
-                "ORDERS_DATABASE_POOL_SIZE",
-                u64::from(defaults.pool_size),
-                1..=512,
-            )?)
-            .unwrap_or(defaults.pool_size),
-            connection_timeout: Duration::from_millis(number(
-                "ORDERS_DATABASE_TIMEOUT_MS",
-                u64::try_from(defaults.connection_timeout.as_millis()).unwrap_or(5000),
-                1..=600_000,
-            )?),
+            pool_size: count("ORDERS_DATABASE_POOL_SIZE", defaults.pool_size, 1..=512)?,
+            connection_timeout: millis("ORDERS_DATABASE_TIMEOUT_MS", defaults.connection_timeout)?,
             ..defaults
         };
+        let defaults = CallPolicy::default();
+        let upstream_policy = CallPolicy {
+            attempt_timeout: millis(
+                "ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS",
+                defaults.attempt_timeout,
+            )?,
+            max_attempts: count(
+                "ORDERS_UPSTREAM_MAX_ATTEMPTS",
+                defaults.max_attempts,
+                1..=10,
+            )?,
+            call_timeout: millis("ORDERS_UPSTREAM_CALL_TIMEOUT_MS", defaults.call_timeout)?,
+            first_backoff: millis("ORDERS_UPSTREAM_BACKOFF_MS", defaults.first_backoff)?,
+            max_backoff: millis("ORDERS_UPSTREAM_MAX_BACKOFF_MS", defaults.max_backoff)?,
+            circuit: CircuitSettings {
+                failure_threshold: count(
+                    "ORDERS_CIRCUIT_FAILURE_THRESHOLD",
+                    defaults.circuit.failure_threshold,
+                    1..=1000,
+                )?,
+                open_for: millis("ORDERS_CIRCUIT_OPEN_MS", defaults.circuit.open_for)?,
+            },
+        };
+        if upstream_policy.max_backoff < upstream_policy.first_backoff {
+            return Err(ConfigError {
+                variable: "ORDERS_UPSTREAM_MAX_BACKOFF_MS",
+                problem: "must not be less than ORDERS_UPSTREAM_BACKOFF_MS".into(),
+            });
+        }
         let service_url = |variable: &'static str| {
             set(variable)
                 .map(|url| {
@@ -127,7 +155,7 @@ impl Config {
             database_options,
             customer_service_url: service_url("ORDERS_CUSTOMER_SERVICE_URL")?,
             inventory_service_url: service_url("ORDERS_INVENTORY_SERVICE_URL")?,
-            upstream_attempt_timeout: Duration::from_secs(1),
+            upstream_policy,
             json_logs,
             shutdown_timeout: Duration::from_secs(30),
             release_retry_interval: Duration::from_secs(1),
@@ -155,6 +183,7 @@ mod tests {
         assert_eq!(config.database, DatabaseUrl::Sqlite("orders.db".into()));
         assert_eq!(config.customer_service_url, None);
         assert_eq!(config.inventory_service_url, None);
+        assert_eq!(config.upstream_policy, CallPolicy::default());
         Ok(())
     }
 
@@ -175,6 +204,13 @@ mod tests {
             ("ORDERS_DATABASE_URL", "mysql://db"),
             ("ORDERS_DATABASE_POOL_SIZE", "0"),
             ("ORDERS_DATABASE_TIMEOUT_MS", "soon"),
+            ("ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS", "0"),
+            ("ORDERS_UPSTREAM_MAX_ATTEMPTS", "11"),
+            ("ORDERS_UPSTREAM_CALL_TIMEOUT_MS", "-1"),
+            ("ORDERS_UPSTREAM_BACKOFF_MS", "1.5"),
+            ("ORDERS_UPSTREAM_MAX_BACKOFF_MS", "1"),
+            ("ORDERS_CIRCUIT_FAILURE_THRESHOLD", "none"),
+            ("ORDERS_CIRCUIT_OPEN_MS", "10s"),
             ("ORDERS_CUSTOMER_SERVICE_URL", "customers:80"),
             ("ORDERS_INVENTORY_SERVICE_URL", "ftp://inventory"),
             ("ORDERS_LOG_FORMAT", "xml"),

@@ -100,7 +100,7 @@ async fn order_service(config: &Config) -> anyhow::Result<OrderService> {
     let store = Arc::new(OrderStore::new(db.clone()));
     let settings = |base_url: &String| UpstreamSettings {
         base_url: base_url.clone(),
-        attempt_timeout: config.upstream_attempt_timeout,
+        policy: config.upstream_policy,
     };
     let mut demo = None;
     let customers: Arc<dyn CustomerDirectory> = match &config.customer_service_url {

@@ -113,7 +113,10 @@ async fn two_instances_on_one_database_share_idempotency_and_lose_no_update() ->
     let first = first.map_err(|_| anyhow::anyhow!("start panicked"))??;
     let second = second.map_err(|_| anyhow::anyhow!("start panicked"))??;
     let instances = [&first.address, &second.address];
-    let client = reqwest::Client::new();
+    // A request that gets no answer fails the test instead of hanging the run.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
 
     let body = order_body();
     let creates = (0..32).map(|i| {

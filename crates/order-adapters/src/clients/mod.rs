@@ -1,243 +1,180 @@
 //! HTTP clients of the customer and inventory services, per the upstream contracts of
 //! the order API spec. Each translates the remote answers into the ports' terms: a
 //! remote 404 is "unknown", anything unusable is [`UpstreamUnavailable`].
+//!
+//! Every call is kept in bounds the same way ([`Upstream::call`]): each attempt has a
+//! timeout; a failed or timed-out attempt is retried with exponential backoff and full
+//! jitter (every call these clients make is safe to repeat); the whole call gives up
+//! within its budget; and the service's [`CircuitBreaker`] refuses calls at once while
+//! the service keeps failing.
 
+mod circuit;
+mod customer;
+mod inventory;
+
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_trait::async_trait;
-use order_domain::{
-    Address, Customer, CustomerDirectory, CustomerId, Inventory, OrderId, ProductId, RequestId,
-    Reservation, ReservationError, Shortage, UncheckedAddress, UpstreamService,
-    UpstreamUnavailable,
-};
-use reqwest::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
+use order_domain::{RequestId, UpstreamService, UpstreamUnavailable};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, RequestBuilder};
+use reqwest_retry::policies::ExponentialBackoff;
+use reqwest_retry::{Jitter, RetryTransientMiddleware};
 
-/// Where an upstream service is and how long one attempt may take.
+pub use circuit::{CallPermit, CircuitBreaker, CircuitSettings, CircuitState};
+pub(crate) use customer::CustomerBody;
+pub use customer::HttpCustomerDirectory;
+pub use inventory::HttpInventory;
+
+/// How calls to an upstream service are kept in bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPolicy {
+    /// The longest one HTTP attempt may take, connection included.
+    pub attempt_timeout: Duration,
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// The longest a whole call may take, retries and waits included.
+    pub call_timeout: Duration,
+    /// The most the wait before the first retry may be; it doubles for each further
+    /// retry, and the actual wait is drawn at random below it (full jitter).
+    pub first_backoff: Duration,
+    /// The most any wait between attempts may be.
+    pub max_backoff: Duration,
+    /// When the service's circuit opens, and for how long.
+    pub circuit: CircuitSettings,
+}
+
+impl Default for CallPolicy {
+    /// The spec's defaults: 1 s per attempt, 3 attempts, 3 s per call, and a circuit
+    /// that opens for 10 s after 5 consecutive failed calls.
+    fn default() -> Self {
+        Self {
+            attempt_timeout: Duration::from_secs(1),
+            max_attempts: 3,
+            call_timeout: Duration::from_secs(3),
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            circuit: CircuitSettings::default(),
+        }
+    }
+}
+
+/// Where an upstream service is and how calls to it are kept in bounds.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
     /// Base URL, such as `http://customers.internal:8080`.
     pub base_url: String,
-    /// The longest one HTTP attempt may take, connection included.
-    pub attempt_timeout: Duration,
+    /// Timeouts, retries and the circuit.
+    pub policy: CallPolicy,
 }
 
-/// An address as upstream services and the demo directory's file write it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AddressBody {
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    region: Option<String>,
-    postal_code: String,
-    country: String,
+/// One upstream service: where it is, an HTTP client that retries failed attempts, and
+/// the service's circuit.
+#[derive(Debug, Clone)]
+struct Upstream {
+    service: UpstreamService,
+    base_url: String,
+    http: ClientWithMiddleware,
+    call_timeout: Duration,
+    circuit: Arc<CircuitBreaker>,
 }
 
-/// A customer as the customer service (and the demo directory's file) describes them.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CustomerBody {
-    id: String,
-    shipping_address: Option<AddressBody>,
-}
-
-impl CustomerBody {
-    pub(crate) fn into_customer(self) -> anyhow::Result<Customer> {
-        let shipping_address = self
-            .shipping_address
-            .map(|a| {
-                Address::parse(UncheckedAddress {
-                    line1: a.line1,
-                    line2: a.line2,
-                    city: a.city,
-                    region: a.region,
-                    postal_code: a.postal_code,
-                    country: a.country,
-                })
-                .map_err(|errors| anyhow::anyhow!("invalid shipping address: {errors:?}"))
-            })
-            .transpose()?;
-        Ok(Customer {
-            id: CustomerId::parse(self.id)?,
-            shipping_address,
+impl Upstream {
+    fn new(service: UpstreamService, settings: &UpstreamSettings) -> anyhow::Result<Self> {
+        let policy = settings.policy;
+        let http = reqwest::Client::builder()
+            .timeout(policy.attempt_timeout)
+            .connect_timeout(policy.attempt_timeout)
+            .build()
+            .context("cannot build an HTTP client")?;
+        let backoff = ExponentialBackoff::builder()
+            .retry_bounds(
+                policy.first_backoff,
+                policy.max_backoff.max(policy.first_backoff),
+            )
+            .jitter(Jitter::Full)
+            .base(2)
+            .build_with_max_retries(policy.max_attempts.saturating_sub(1));
+        // Retries 5xx, 408, 429, timeouts and connection failures; any other answer is
+        // the service's word and goes back to the caller as it is.
+        let http = ClientBuilder::new(http)
+            .with(RetryTransientMiddleware::new_with_policy(backoff))
+            .build();
+        Ok(Self {
+            service,
+            base_url: settings.base_url.trim_end_matches('/').to_owned(),
+            http,
+            call_timeout: policy.call_timeout,
+            circuit: Arc::new(CircuitBreaker::new(service, policy.circuit)),
         })
     }
-}
 
-fn client(settings: &UpstreamSettings) -> anyhow::Result<(reqwest::Client, String)> {
-    let http = reqwest::Client::builder()
-        .timeout(settings.attempt_timeout)
-        .connect_timeout(settings.attempt_timeout)
-        .build()
-        .context("cannot build an HTTP client")?;
-    Ok((http, settings.base_url.trim_end_matches('/').to_owned()))
-}
-
-fn unavailable(service: UpstreamService, reason: impl std::fmt::Display) -> UpstreamUnavailable {
-    UpstreamUnavailable {
-        service,
-        reason: reason.to_string(),
-        retry_after: None,
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
     }
-}
 
-/// The customer service, over HTTP.
-#[derive(Debug, Clone)]
-pub struct HttpCustomerDirectory {
-    http: reqwest::Client,
-    base_url: String,
-}
-
-impl HttpCustomerDirectory {
-    /// A client of the customer service at `settings.base_url`.
-    ///
-    /// # Errors
-    /// When the HTTP client cannot be built (no TLS roots, say).
-    pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
-        let (http, base_url) = client(settings)?;
-        Ok(Self { http, base_url })
-    }
-}
-
-#[async_trait]
-impl CustomerDirectory for HttpCustomerDirectory {
-    async fn find_customer(
+    /// Sends `request` with the caller's request id, retrying as the policy says, and
+    /// lets `interpret` read the answer, all within the call's budget. `interpret`
+    /// returns `Err` with the reason when the answer is unusable: that, like no answer
+    /// at all, counts as a failed call for the circuit.
+    async fn call<T, F, Fut>(
         &self,
-        id: &CustomerId,
+        request: RequestBuilder,
         request_id: &RequestId,
-    ) -> Result<Option<Customer>, UpstreamUnavailable> {
-        let failed =
-            |reason: &dyn std::fmt::Display| unavailable(UpstreamService::Customer, reason);
-        // Customer ids are URL-safe by construction, so the path needs no escaping.
-        let response = self
-            .http
-            .get(format!("{}/customers/{}", self.base_url, id))
-            .header("X-Request-Id", request_id.as_str())
-            .send()
+        interpret: F,
+    ) -> Result<T, UpstreamUnavailable>
+    where
+        F: FnOnce(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        let permit = self
+            .circuit
+            .try_call()
+            .map_err(|wait| UpstreamUnavailable {
+                service: self.service,
+                reason: "its circuit is open".to_owned(),
+                retry_after: Some(wait),
+            })?;
+        let exchange = async {
+            let response = request
+                .header("X-Request-Id", request_id.as_str())
+                .send()
+                .await
+                .map_err(|error| format!("{error:#}"))?;
+            interpret(response).await
+        };
+        let outcome = tokio::time::timeout(self.call_timeout, exchange)
             .await
-            .map_err(|e| failed(&e))?;
-        match response.status() {
-            StatusCode::OK => {
-                let body: CustomerBody = response.json().await.map_err(|e| failed(&e))?;
-                body.into_customer().map(Some).map_err(|e| failed(&e))
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.call_timeout)));
+        match outcome {
+            Ok(answer) => {
+                permit.succeeded();
+                Ok(answer)
             }
-            StatusCode::NOT_FOUND => Ok(None),
-            status => Err(failed(&format!("answered {status}"))),
+            Err(reason) => {
+                permit.failed();
+                Err(UpstreamUnavailable {
+                    service: self.service,
+                    reason,
+                    retry_after: None,
+                })
+            }
         }
     }
 }
 
-/// The inventory service, over HTTP.
-#[derive(Debug, Clone)]
-pub struct HttpInventory {
-    http: reqwest::Client,
-    base_url: String,
+/// The reason an answer with `status` is unusable.
+fn unexpected(status: reqwest::StatusCode) -> String {
+    format!("answered {status}")
 }
 
-impl HttpInventory {
-    /// A client of the inventory service at `settings.base_url`.
-    ///
-    /// # Errors
-    /// When the HTTP client cannot be built.
-    pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
-        let (http, base_url) = client(settings)?;
-        Ok(Self { http, base_url })
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct MissingBody {
-    missing: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ShortageBody {
-    product_id: String,
-    requested: u32,
-    available: u64,
-}
-
-#[derive(Debug, Deserialize)]
-struct InsufficientBody {
-    insufficient: Vec<ShortageBody>,
-}
-
-#[async_trait]
-impl Inventory for HttpInventory {
-    async fn reserve(
-        &self,
-        reservation: &Reservation,
-        request_id: &RequestId,
-    ) -> Result<(), ReservationError> {
-        let failed =
-            |reason: &dyn std::fmt::Display| unavailable(UpstreamService::Inventory, reason);
-        let items: Vec<_> = reservation
-            .lines
-            .iter()
-            .map(|line| json!({"productId": line.product_id.as_str(), "quantity": line.quantity.get()}))
-            .collect();
-        let response = self
-            .http
-            .post(format!("{}/reservations", self.base_url))
-            .header("X-Request-Id", request_id.as_str())
-            .json(&json!({"reservationId": reservation.id.to_string(), "items": items}))
-            .send()
-            .await
-            .map_err(|e| failed(&e))?;
-        match response.status() {
-            StatusCode::CREATED | StatusCode::OK => Ok(()),
-            StatusCode::NOT_FOUND => {
-                let body: MissingBody = response.json().await.map_err(|e| failed(&e))?;
-                let products = body
-                    .missing
-                    .into_iter()
-                    .map(ProductId::parse)
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| failed(&e))?;
-                Err(ReservationError::UnknownProducts(products))
-            }
-            StatusCode::CONFLICT => {
-                let body: InsufficientBody = response.json().await.map_err(|e| failed(&e))?;
-                let shortages = body
-                    .insufficient
-                    .into_iter()
-                    .map(|s| {
-                        Ok(Shortage {
-                            product_id: ProductId::parse(s.product_id)?,
-                            requested: s.requested,
-                            available: s.available,
-                        })
-                    })
-                    .collect::<Result<_, order_domain::InvalidValue>>()
-                    .map_err(|e| failed(&e))?;
-                Err(ReservationError::InsufficientStock(shortages))
-            }
-            status => Err(failed(&format!("answered {status}")).into()),
-        }
-    }
-
-    async fn release(
-        &self,
-        reservation_id: OrderId,
-        request_id: &RequestId,
-    ) -> Result<(), UpstreamUnavailable> {
-        let failed =
-            |reason: &dyn std::fmt::Display| unavailable(UpstreamService::Inventory, reason);
-        let response = self
-            .http
-            .delete(format!("{}/reservations/{}", self.base_url, reservation_id))
-            .header("X-Request-Id", request_id.as_str())
-            .send()
-            .await
-            .map_err(|e| failed(&e))?;
-        match response.status() {
-            // 404: already released, which is what was asked.
-            StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::NOT_FOUND => Ok(()),
-            status => Err(failed(&format!("answered {status}"))),
-        }
-    }
+/// Reads a JSON body, or says why it cannot be read.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, String> {
+    response
+        .json()
+        .await
+        .map_err(|error| format!("unreadable answer: {error}"))
 }

@@ -1,10 +1,11 @@
 //! Starting the app for a test, and typed helpers for its requests.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use order_adapters::testing::Backend;
 use order_adapters::testing::TestDatabase;
-use order_adapters::{DatabaseOptions, DatabaseUrl};
+use order_adapters::testing::owed_releases;
+use order_adapters::{CallPolicy, CircuitSettings, Database, DatabaseOptions, DatabaseUrl};
 use order_http::config::Config;
 use order_http::startup::Application;
 use reqwest::{Response, StatusCode};
@@ -20,55 +21,88 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub customers: MockServer,
     pub inventory: MockServer,
-    _database: Option<TestDatabase>,
+    /// The test's own database, when the test did not bring one.
+    pub database: Option<TestDatabase>,
+}
+
+/// What a test's service runs with.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub database: DatabaseOptions,
+    pub upstream: CallPolicy,
+    /// Where the customer service is, when not at the test's fake.
+    pub customer_service_url: Option<String>,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(300);
 
+impl Default for AppOptions {
+    /// The spec's shape of upstream bounds, scaled down so that timeouts, backoffs and
+    /// cool-downs pass quickly.
+    fn default() -> Self {
+        Self {
+            database: DatabaseOptions::default(),
+            upstream: CallPolicy {
+                attempt_timeout: UPSTREAM_TIMEOUT,
+                max_attempts: 3,
+                call_timeout: Duration::from_millis(1500),
+                first_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(40),
+                circuit: CircuitSettings {
+                    failure_threshold: 5,
+                    open_for: Duration::from_millis(500),
+                },
+            },
+            customer_service_url: None,
+        }
+    }
+}
+
 /// Starts the service against wiremock fakes of both upstream services.
 pub async fn spawn_app(backend: Backend) -> anyhow::Result<TestApp> {
+    spawn_app_with(backend, AppOptions::default()).await
+}
+
+/// Starts the service with `options` against wiremock fakes of both upstream services.
+pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> anyhow::Result<TestApp> {
     let database = TestDatabase::create(backend)?;
-    let app = start_with(database.url().clone(), DatabaseOptions::default()).await?;
+    let app = start_with(database.url().clone(), options).await?;
     Ok(TestApp {
-        _database: Some(database),
+        database: Some(database),
         ..app
     })
 }
 
 /// Starts the service on a database the caller provides and keeps.
-pub async fn start_with(
-    database: DatabaseUrl,
-    options: DatabaseOptions,
-) -> anyhow::Result<TestApp> {
+pub async fn start_with(database: DatabaseUrl, options: AppOptions) -> anyhow::Result<TestApp> {
     let customers = MockServer::start().await;
     let inventory = MockServer::start().await;
-    let urls = (Some(customers.uri()), Some(inventory.uri()));
+    let customer_url = options.customer_service_url.clone();
+    let urls = (
+        customer_url.or(Some(customers.uri())),
+        Some(inventory.uri()),
+    );
     let address = start(database, options, urls).await?;
     Ok(TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: test_client()?,
         customers,
         inventory,
-        _database: None,
+        database: None,
     })
 }
 
 /// Starts the service on its built-in demo directory; returns its base URL.
 pub async fn spawn_demo_app(backend: Backend) -> anyhow::Result<(String, TestDatabase)> {
     let database = TestDatabase::create(backend)?;
-    let address = start(
-        database.url().clone(),
-        DatabaseOptions::default(),
-        (None, None),
-    )
-    .await?;
+    let address = start(database.url().clone(), AppOptions::default(), (None, None)).await?;
     Ok((address, database))
 }
 
 async fn start(
     database: DatabaseUrl,
-    database_options: DatabaseOptions,
+    options: AppOptions,
     urls: (Option<String>, Option<String>),
 ) -> anyhow::Result<String> {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -77,10 +111,10 @@ async fn start(
     let config = Config {
         listen_addr: "127.0.0.1:0".parse()?,
         database,
-        database_options,
+        database_options: options.database,
         customer_service_url: urls.0,
         inventory_service_url: urls.1,
-        upstream_attempt_timeout: UPSTREAM_TIMEOUT,
+        upstream_policy: options.upstream,
         json_logs: false,
         shutdown_timeout: Duration::from_secs(1),
         release_retry_interval: Duration::from_millis(50),
@@ -89,6 +123,14 @@ async fn start(
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Ok(address)
+}
+
+/// An HTTP client for tests: a request that gets no answer fails the test, naming it,
+/// instead of hanging the run.
+pub fn test_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
 }
 
 /// A valid placement body: 1×1000 + 2×1000, shipping 500, tax 300.
@@ -186,6 +228,25 @@ impl TestApp {
             .iter()
             .filter(|r| r.method.as_str() == verb && r.url.path().starts_with(prefix))
             .count()
+    }
+
+    /// Waits, up to `within`, until no stock release is owed to the inventory any
+    /// more: none is recorded for a retry, so none will be sent again.
+    pub async fn until_no_release_is_owed(&self, within: Duration) -> anyhow::Result<()> {
+        let database = self
+            .database
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the test brought its own database"))?;
+        let db = Database::open(database.url(), &DatabaseOptions::default())?;
+        let deadline = Instant::now() + within;
+        while owed_releases(&db).await? > 0 {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "a release is still owed after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// The ids of every listed order (all pages, default filters).

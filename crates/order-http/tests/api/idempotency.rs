@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{Backend, TestResult, assert_problem, order_body, spawn_app};
+use crate::helpers::{AppOptions, Backend, TestResult, assert_problem, order_body, spawn_app};
 
 async fn a_replay_returns_the_first_response_and_calls_nothing(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
@@ -97,7 +97,7 @@ async fn a_failed_request_stores_no_outcome_and_its_key_can_be_used_again(
     Mock::given(method("POST"))
         .and(path("/reservations"))
         .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
+        .up_to_n_times(AppOptions::default().upstream.max_attempts as u64)
         .mount(&app.inventory)
         .await;
     app.stock_is_plentiful().await;

@@ -10,3 +10,4 @@ mod lifecycle;
 mod outage;
 mod place_order;
 mod read_orders;
+mod resilience;

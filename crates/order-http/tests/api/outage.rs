@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestResult, assert_problem, order_body, start_with};
+use crate::helpers::{AppOptions, TestResult, assert_problem, order_body, start_with};
 
 /// Forwards connections to PostgreSQL until cut.
 struct Proxy {
@@ -99,9 +99,12 @@ async fn a_database_outage_is_503_and_the_service_recovers_when_it_returns() -> 
     };
     let proxy = Proxy::start(host_port(&server)).await?;
     let database = DatabaseUrl::Postgres(through(&direct, &proxy.address)?);
-    let options = DatabaseOptions {
-        connection_timeout: Duration::from_millis(500),
-        ..DatabaseOptions::default()
+    let options = AppOptions {
+        database: DatabaseOptions {
+            connection_timeout: Duration::from_millis(500),
+            ..DatabaseOptions::default()
+        },
+        ..AppOptions::default()
     };
     let app = start_with(database, options).await?;
     app.customer_exists("cust-1").await;

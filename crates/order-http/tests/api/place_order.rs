@@ -1,7 +1,5 @@
 //! `POST /v1/orders`.
 
-use std::time::{Duration, Instant};
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -304,36 +302,6 @@ async fn a_failing_customer_service_is_503_with_retry_after_and_nothing_stored(
     Ok(())
 }
 
-async fn a_hanging_inventory_is_503_within_the_timeout_and_the_maybe_made_reservation_is_released(
-    backend: Backend,
-) -> TestResult {
-    let app = spawn_app(backend).await?;
-    app.customer_exists("cust-1").await;
-    Mock::given(method("POST"))
-        .and(path("/reservations"))
-        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(5)))
-        .mount(&app.inventory)
-        .await;
-    app.releases_succeed().await;
-
-    let started = Instant::now();
-    let response = app.place(&order_body()).await?;
-
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert_problem(response, 503, "dependency_unavailable", &[]).await?;
-    assert_eq!(
-        app.upstream_calls(&app.inventory, "DELETE", "/reservations/")
-            .await,
-        1
-    );
-    assert!(app.listed_ids("").await?.is_empty());
-    Ok(())
-}
-
 async fn a_customer_without_an_address_needs_one_in_the_request(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     Mock::given(method("GET"))
@@ -369,6 +337,5 @@ order_adapters::on_both_backends!(
     unknown_products_are_422_naming_each_item,
     short_stock_is_409_naming_each_short_item,
     a_failing_customer_service_is_503_with_retry_after_and_nothing_stored,
-    a_hanging_inventory_is_503_within_the_timeout_and_the_maybe_made_reservation_is_released,
     a_customer_without_an_address_needs_one_in_the_request,
 );

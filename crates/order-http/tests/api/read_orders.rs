@@ -158,7 +158,7 @@ async fn paging_while_orders_arrive_returns_each_original_once_newest_first(
 
 async fn the_demo_directory_serves_a_fresh_install_end_to_end(backend: Backend) -> TestResult {
     let (address, _data) = spawn_demo_app(backend).await?;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::test_client()?;
     let placed = client
         .post(format!("{address}/v1/orders"))
         .json(&order_body())

@@ -159,9 +159,16 @@ fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
         ),
         PlaceOrderError::DependencyUnavailable(unavailable) => {
             tracing::warn!(error = %unavailable, "an upstream service is unavailable");
-            let retry_after = unavailable
-                .retry_after
-                .map_or(DEPENDENCY_RETRY_AFTER_SECONDS, |wait| wait.as_secs().max(1));
+            // An open circuit says when it lets a call through again; round up, so
+            // that a client that waits as told does not arrive too early.
+            let retry_after =
+                unavailable
+                    .retry_after
+                    .map_or(DEPENDENCY_RETRY_AFTER_SECONDS, |wait| {
+                        u64::try_from(wait.as_millis().div_ceil(1000))
+                            .unwrap_or(u64::MAX)
+                            .max(1)
+                    });
             ApiError::dependency_unavailable(unavailable.service, retry_after)
         }
         PlaceOrderError::IdempotencyKeyReused => ApiError::idempotency_key_reused(),
