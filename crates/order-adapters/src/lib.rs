@@ -8,9 +8,11 @@ mod system;
 pub mod testing;
 
 pub use clients::{
-    CallPermit, CallPolicy, CircuitBreaker, CircuitSettings, CircuitState, HttpCustomerDirectory,
-    HttpInventory, UpstreamSettings,
+    CallObserver, CallOutcome, CallPermit, CallPolicy, CircuitBreaker, CircuitSettings,
+    CircuitState, HttpCustomerDirectory, HttpInventory, UpstreamSettings,
 };
 pub use demo::DemoDirectory;
-pub use persistence::{Database, DatabaseOptions, DatabaseUrl, OrderStore};
+pub use persistence::{
+    Database, DatabaseOptions, DatabaseUrl, OrderStore, PoolUse, Readiness, masked_url,
+};
 pub use system::{SystemClock, UuidV7Ids};

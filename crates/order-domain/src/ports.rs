@@ -27,12 +27,19 @@ pub enum UpstreamService {
     Inventory,
 }
 
-impl fmt::Display for UpstreamService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl UpstreamService {
+    /// The service's name in logs, metrics and health reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Customer => "customer",
             Self::Inventory => "inventory",
-        })
+        }
+    }
+}
+
+impl fmt::Display for UpstreamService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

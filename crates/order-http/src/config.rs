@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use order_adapters::{CallPolicy, DatabaseUrl};
-use order_adapters::{CircuitSettings, DatabaseOptions};
+use order_adapters::{CircuitSettings, DatabaseOptions, masked_url};
+use tracing_subscriber::EnvFilter;
 
 /// A variable that is set to something the service cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,9 +33,12 @@ pub struct Config {
     /// Timeouts, retries and circuits of calls to the upstream services
     /// (`ORDERS_UPSTREAM_*`, `ORDERS_CIRCUIT_*`).
     pub upstream_policy: CallPolicy,
-    /// Log JSON lines instead of text (`ORDERS_LOG_FORMAT=json`).
-    pub json_logs: bool,
-    /// How long SIGTERM waits for requests in flight.
+    /// How log lines are written (`ORDERS_LOG_FORMAT`); `None`: JSON, or text when
+    /// standard output is a terminal.
+    pub log_format: Option<LogFormat>,
+    /// Which log lines are written (`RUST_LOG`, such as `info` or `order_http=debug`).
+    pub log_filter: String,
+    /// How long SIGTERM waits for requests in flight (`ORDERS_SHUTDOWN_TIMEOUT_MS`).
     pub shutdown_timeout: Duration,
     /// How often failed stock releases are looked at again.
     pub release_retry_interval: Duration,
@@ -138,17 +142,24 @@ impl Config {
                 })
                 .transpose()
         };
-        let log_format = set("ORDERS_LOG_FORMAT").unwrap_or_else(|| "text".into());
-        let json_logs = match log_format.as_str() {
-            "json" => true,
-            "text" => false,
-            other => {
+        let log_format = match set("ORDERS_LOG_FORMAT").as_deref() {
+            None => None,
+            Some("json") => Some(LogFormat::Json),
+            Some("text") => Some(LogFormat::Text),
+            Some(other) => {
                 return Err(ConfigError {
                     variable: "ORDERS_LOG_FORMAT",
                     problem: format!("{other:?} is neither json nor text"),
                 });
             }
         };
+        let log_filter = set("RUST_LOG").unwrap_or_else(|| "info".into());
+        if let Err(error) = EnvFilter::try_new(&log_filter) {
+            return Err(ConfigError {
+                variable: "RUST_LOG",
+                problem: format!("{log_filter:?} is not a log filter: {error}"),
+            });
+        }
         Ok(Self {
             listen_addr,
             database,
@@ -156,10 +167,89 @@ impl Config {
             customer_service_url: service_url("ORDERS_CUSTOMER_SERVICE_URL")?,
             inventory_service_url: service_url("ORDERS_INVENTORY_SERVICE_URL")?,
             upstream_policy,
-            json_logs,
-            shutdown_timeout: Duration::from_secs(30),
+            log_format,
+            log_filter,
+            shutdown_timeout: millis("ORDERS_SHUTDOWN_TIMEOUT_MS", Duration::from_secs(30))?,
             release_retry_interval: Duration::from_secs(1),
         })
+    }
+
+    /// Every setting as the variable that sets it and its effective value, passwords
+    /// masked: what `order-service check-config` prints.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let millis = |duration: Duration| duration.as_millis().to_string();
+        let service = |url: &Option<String>| {
+            url.as_deref()
+                .map_or_else(|| "(unset: the demo directory)".to_owned(), masked_url)
+        };
+        let policy = &self.upstream_policy;
+        vec![
+            ("ORDERS_LISTEN_ADDR", self.listen_addr.to_string()),
+            ("ORDERS_DATABASE_URL", self.database.masked()),
+            (
+                "ORDERS_DATABASE_POOL_SIZE",
+                self.database_options.pool_size.to_string(),
+            ),
+            (
+                "ORDERS_DATABASE_TIMEOUT_MS",
+                millis(self.database_options.connection_timeout),
+            ),
+            (
+                "ORDERS_CUSTOMER_SERVICE_URL",
+                service(&self.customer_service_url),
+            ),
+            (
+                "ORDERS_INVENTORY_SERVICE_URL",
+                service(&self.inventory_service_url),
+            ),
+            (
+                "ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS",
+                millis(policy.attempt_timeout),
+            ),
+            (
+                "ORDERS_UPSTREAM_MAX_ATTEMPTS",
+                policy.max_attempts.to_string(),
+            ),
+            (
+                "ORDERS_UPSTREAM_CALL_TIMEOUT_MS",
+                millis(policy.call_timeout),
+            ),
+            ("ORDERS_UPSTREAM_BACKOFF_MS", millis(policy.first_backoff)),
+            ("ORDERS_UPSTREAM_MAX_BACKOFF_MS", millis(policy.max_backoff)),
+            (
+                "ORDERS_CIRCUIT_FAILURE_THRESHOLD",
+                policy.circuit.failure_threshold.to_string(),
+            ),
+            ("ORDERS_CIRCUIT_OPEN_MS", millis(policy.circuit.open_for)),
+            (
+                "ORDERS_LOG_FORMAT",
+                self.log_format.map_or_else(
+                    || "(unset: json, or text on a terminal)".to_owned(),
+                    |format| format.as_str().to_owned(),
+                ),
+            ),
+            ("RUST_LOG", self.log_filter.clone()),
+            ("ORDERS_SHUTDOWN_TIMEOUT_MS", millis(self.shutdown_timeout)),
+        ]
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line, for log collectors.
+    Json,
+    /// Readable text, for a person at a terminal.
+    Text,
+}
+
+impl LogFormat {
+    /// The format's name in `ORDERS_LOG_FORMAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Text => "text",
+        }
     }
 }
 
@@ -214,6 +304,8 @@ mod tests {
             ("ORDERS_CUSTOMER_SERVICE_URL", "customers:80"),
             ("ORDERS_INVENTORY_SERVICE_URL", "ftp://inventory"),
             ("ORDERS_LOG_FORMAT", "xml"),
+            ("RUST_LOG", "info,=nonsense=[["),
+            ("ORDERS_SHUTDOWN_TIMEOUT_MS", "forever"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).err();
@@ -223,5 +315,36 @@ mod tests {
                 "{variable}={value}"
             );
         }
+    }
+
+    #[test]
+    fn the_description_names_every_variable_and_masks_passwords() -> Result<(), ConfigError> {
+        let config = config(&[
+            ("ORDERS_DATABASE_URL", "postgres://app:s3cret@db/orders"),
+            (
+                "ORDERS_CUSTOMER_SERVICE_URL",
+                "https://svc:t0ken@customers.internal",
+            ),
+        ])?;
+        let described = config.describe();
+        let text = format!("{described:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("t0ken"),
+            "{text}"
+        );
+        assert!(text.contains("postgres://app:***@db/orders"), "{text}");
+        for variable in [
+            "ORDERS_LISTEN_ADDR",
+            "ORDERS_DATABASE_URL",
+            "ORDERS_UPSTREAM_CALL_TIMEOUT_MS",
+            "ORDERS_CIRCUIT_OPEN_MS",
+            "RUST_LOG",
+        ] {
+            assert!(
+                described.iter().any(|(name, _)| *name == variable),
+                "{variable}"
+            );
+        }
+        Ok(())
     }
 }

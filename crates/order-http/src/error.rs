@@ -80,6 +80,11 @@ impl ApiError {
         self
     }
 
+    /// The stable code clients branch on (`validation_failed`, …).
+    pub fn code(&self) -> &'static str {
+        self.0.code
+    }
+
     /// 400 `malformed_request`: the body is not JSON, or not an object.
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(

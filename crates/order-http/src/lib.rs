@@ -4,7 +4,8 @@
 mod body;
 pub mod config;
 mod error;
-mod request_id;
+mod metrics;
+mod request_context;
 mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -1,30 +1,86 @@
-//! The order service binary: configuration from the environment, then serve.
+//! The order service binary: `serve` (the default), `migrate` or `check-config`, all
+//! configured from the environment.
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use order_http::config::Config;
-use order_http::startup::Application;
+use order_http::startup::{Application, migrate};
 use order_http::telemetry;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "order-service",
+    version,
+    about = "The order service: places, keeps and answers for a marketplace's orders.",
+    after_help = "Configured from the environment (ORDERS_LISTEN_ADDR, ORDERS_DATABASE_URL, \
+                  ORDERS_CUSTOMER_SERVICE_URL, ORDERS_INVENTORY_SERVICE_URL, ORDERS_UPSTREAM_*, \
+                  ORDERS_CIRCUIT_*, ORDERS_LOG_FORMAT, RUST_LOG, …); `check-config` prints them \
+                  all with their effective values. See the README for what each means."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API until SIGTERM or SIGINT, then finish the requests in flight (the
+    /// default).
+    Serve,
+    /// Apply the database's pending migrations, then exit.
+    Migrate,
+    /// Print the effective configuration, passwords masked; exit with 2 when it is
+    /// invalid.
+    CheckConfig,
+}
+
+/// The exit code of an invalid configuration, as for a usage error.
+const INVALID_CONFIGURATION: u8 = 2;
+
+/// Serves until SIGTERM or SIGINT, either of which stops the service gracefully.
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let stopper = app.stopper();
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let received = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        };
+        tracing::info!(
+            signal = received,
+            "stopping: no new connections, finishing the requests in flight"
+        );
+        stopper.stop().await;
+    });
+    app.run_until_stopped().await
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("invalid configuration: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(INVALID_CONFIGURATION);
         }
     };
-    telemetry::init(config.json_logs);
-    let served = match Application::build(&config).await {
-        Ok(app) => app.run_until_stopped().await.map_err(anyhow::Error::from),
-        Err(error) => Err(error),
-    };
-    match served {
-        Ok(()) => {
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
+    if let Command::CheckConfig = command {
+        for (variable, value) in config.describe() {
+            println!("{variable}={value}");
         }
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(config.log_format, &config.log_filter);
+    let outcome = match command {
+        Command::Migrate => migrate(&config).await,
+        _ => serve(&config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "the service failed");
             ExitCode::FAILURE

@@ -2,9 +2,7 @@
 //! idempotency and concurrency control hold across them because they live in the
 //! database, not in either process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use order_adapters::DatabaseUrl;
 use order_adapters::testing::{PostgresSchema, postgres_server};
@@ -13,61 +11,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod process;
+
+use process::start_instance;
+
 type TestResult = anyhow::Result<()>;
-
-/// A running `order-service` process, killed when dropped.
-struct Instance {
-    process: Child,
-    address: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// Starts the binary on a free port and waits for its "listening" log line.
-fn start_instance(database: &str, customers: &str, inventory: &str) -> anyhow::Result<Instance> {
-    let mut process = Command::new(env!("CARGO_BIN_EXE_order-service"))
-        .env("ORDERS_LISTEN_ADDR", "127.0.0.1:0")
-        .env("ORDERS_DATABASE_URL", database)
-        .env("ORDERS_CUSTOMER_SERVICE_URL", customers)
-        .env("ORDERS_INVENTORY_SERVICE_URL", inventory)
-        .env("ORDERS_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = process
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut instance = Instance {
-        process,
-        address: String::new(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the instance did not start in time"
-        );
-        let event: Value = serde_json::from_str(&line?).unwrap_or_default();
-        if event["fields"]["message"] == "listening" {
-            let port = event["fields"]["port"]
-                .as_u64()
-                .ok_or_else(|| anyhow::anyhow!("no port in {event}"))?;
-            instance.address = format!("http://127.0.0.1:{port}");
-            // Keep reading the log, or the instance blocks once the pipe is full.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok(instance);
-        }
-    }
-    anyhow::bail!("the instance exited before listening")
-}
 
 fn order_body() -> Value {
     json!({
@@ -105,9 +53,15 @@ async fn two_instances_on_one_database_share_idempotency_and_lose_no_update() ->
         .await;
 
     // Both start at once: the migrations are applied once, under an advisory lock.
+    let (customers_url, inventory_url) = (customers.uri(), inventory.uri());
+    let env = [
+        ("ORDERS_DATABASE_URL", database.as_str()),
+        ("ORDERS_CUSTOMER_SERVICE_URL", customers_url.as_str()),
+        ("ORDERS_INVENTORY_SERVICE_URL", inventory_url.as_str()),
+    ];
     let (first, second) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| start_instance(&database, &customers.uri(), &inventory.uri()));
-        let b = scope.spawn(|| start_instance(&database, &customers.uri(), &inventory.uri()));
+        let a = scope.spawn(|| start_instance(&env));
+        let b = scope.spawn(|| start_instance(&env));
         (a.join(), b.join())
     });
     let first = first.map_err(|_| anyhow::anyhow!("start panicked"))??;

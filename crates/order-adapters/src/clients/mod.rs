@@ -12,9 +12,10 @@ mod circuit;
 mod customer;
 mod inventory;
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use order_domain::{RequestId, UpstreamService, UpstreamUnavailable};
@@ -60,6 +61,34 @@ impl Default for CallPolicy {
     }
 }
 
+/// How an upstream call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallOutcome {
+    /// The service gave a usable answer (a refusal within its contract included).
+    Succeeded,
+    /// No usable answer within the call's attempts and budget.
+    Failed,
+    /// Not made: the service's circuit is open.
+    Refused,
+}
+
+impl CallOutcome {
+    /// The outcome's name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// Told how every upstream call ended and how long it took, for metrics.
+pub trait CallObserver: Send + Sync + fmt::Debug {
+    /// A call to `service` ended with `outcome` after `took`.
+    fn call_ended(&self, service: UpstreamService, outcome: CallOutcome, took: Duration);
+}
+
 /// Where an upstream service is and how calls to it are kept in bounds.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -67,6 +96,8 @@ pub struct UpstreamSettings {
     pub base_url: String,
     /// Timeouts, retries and the circuit.
     pub policy: CallPolicy,
+    /// Told of every call's outcome.
+    pub observer: Arc<dyn CallObserver>,
 }
 
 /// One upstream service: where it is, an HTTP client that retries failed attempts, and
@@ -78,6 +109,7 @@ struct Upstream {
     http: ClientWithMiddleware,
     call_timeout: Duration,
     circuit: Arc<CircuitBreaker>,
+    observer: Arc<dyn CallObserver>,
 }
 
 impl Upstream {
@@ -107,6 +139,7 @@ impl Upstream {
             http,
             call_timeout: policy.call_timeout,
             circuit: Arc::new(CircuitBreaker::new(service, policy.circuit)),
+            observer: Arc::clone(&settings.observer),
         })
     }
 
@@ -118,6 +151,7 @@ impl Upstream {
     /// lets `interpret` read the answer, all within the call's budget. `interpret`
     /// returns `Err` with the reason when the answer is unusable: that, like no answer
     /// at all, counts as a failed call for the circuit.
+    #[tracing::instrument(name = "upstream_call", skip_all, fields(service = %self.service))]
     async fn call<T, F, Fut>(
         &self,
         request: RequestBuilder,
@@ -128,14 +162,19 @@ impl Upstream {
         F: FnOnce(reqwest::Response) -> Fut,
         Fut: Future<Output = Result<T, String>>,
     {
-        let permit = self
-            .circuit
-            .try_call()
-            .map_err(|wait| UpstreamUnavailable {
-                service: self.service,
-                reason: "its circuit is open".to_owned(),
-                retry_after: Some(wait),
-            })?;
+        let started = Instant::now();
+        let permit = match self.circuit.try_call() {
+            Ok(permit) => permit,
+            Err(wait) => {
+                self.observer
+                    .call_ended(self.service, CallOutcome::Refused, started.elapsed());
+                return Err(UpstreamUnavailable {
+                    service: self.service,
+                    reason: "its circuit is open".to_owned(),
+                    retry_after: Some(wait),
+                });
+            }
+        };
         let exchange = async {
             let response = request
                 .header("X-Request-Id", request_id.as_str())
@@ -147,20 +186,24 @@ impl Upstream {
         let outcome = tokio::time::timeout(self.call_timeout, exchange)
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.call_timeout)));
-        match outcome {
+        let (ended, result) = match outcome {
             Ok(answer) => {
                 permit.succeeded();
-                Ok(answer)
+                (CallOutcome::Succeeded, Ok(answer))
             }
             Err(reason) => {
                 permit.failed();
-                Err(UpstreamUnavailable {
+                let unavailable = UpstreamUnavailable {
                     service: self.service,
                     reason,
                     retry_after: None,
-                })
+                };
+                (CallOutcome::Failed, Err(unavailable))
             }
-        }
+        };
+        self.observer
+            .call_ended(self.service, ended, started.elapsed());
+        result
     }
 }
 

@@ -51,12 +51,14 @@ impl DatabaseUrl {
     pub fn masked(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Self::Postgres(url) => mask_password(url),
+            Self::Postgres(url) => masked_url(url),
         }
     }
 }
 
-fn mask_password(url: &str) -> String {
+/// `url` with the password of its user, if any, replaced by `***`: fit for logs and
+/// printed configuration.
+pub fn masked_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -239,6 +241,114 @@ impl Database {
     /// Where the database is, its password masked.
     pub fn describe(&self) -> String {
         self.url.masked()
+    }
+
+    /// Whether the database answers now and every migration this binary knows is
+    /// applied (another instance may have applied them, or a newer one more).
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database does not answer.
+    pub async fn readiness(&self) -> Result<Readiness, RepositoryError> {
+        match &self.backend {
+            Backend::Sqlite(pools) => {
+                pools
+                    .read(|conn| readiness_of(conn, SQLITE_MIGRATIONS))
+                    .await
+            }
+            Backend::Postgres(pools) => {
+                pools
+                    .read(|conn| readiness_of(conn, POSTGRES_MIGRATIONS))
+                    .await
+            }
+        }
+    }
+
+    /// How the connection pools are used now.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        let state = |name, pool: &dyn PoolState| {
+            let (connections, idle) = pool.counts();
+            PoolUse {
+                pool: name,
+                connections,
+                idle,
+                max: pool.max(),
+            }
+        };
+        match &self.backend {
+            Backend::Sqlite(pools) => vec![
+                state("writer", &pools.writer),
+                state("readers", &pools.readers),
+            ],
+            // One pool serves both.
+            Backend::Postgres(pools) => vec![state("shared", &pools.writer)],
+        }
+    }
+
+    /// Closes the database as the service stops: on SQLite, folds the write-ahead log
+    /// into the database file, so that the file alone holds everything. The
+    /// connections close as the last handles to the pools are dropped.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the checkpoint fails; nothing is lost then, SQLite
+    /// replays the log when the file is next opened.
+    pub async fn close(&self) -> Result<(), RepositoryError> {
+        if let Backend::Sqlite(pools) = &self.backend {
+            run_blocking(pools.writer.clone(), |conn| {
+                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the applied migrations, which also proves the database answers.
+fn readiness_of<DB: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<DB>,
+    migrations: EmbeddedMigrations,
+) -> anyhow::Result<Readiness> {
+    let pending = conn
+        .has_pending_migration(migrations)
+        .map_err(|e| anyhow!(e))?;
+    Ok(Readiness {
+        migrations_applied: !pending,
+    })
+}
+
+/// What a readiness check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Every migration this binary knows is applied.
+    pub migrations_applied: bool,
+}
+
+/// How one connection pool is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `writer` or `readers` on SQLite, `shared` on PostgreSQL.
+    pub pool: &'static str,
+    /// Connections open.
+    pub connections: u32,
+    /// Of those, connections waiting for work.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+trait PoolState {
+    fn counts(&self) -> (u32, u32);
+    fn max(&self) -> u32;
+}
+
+impl<C: R2D2Connection + 'static> PoolState for Pool<ConnectionManager<C>> {
+    fn counts(&self) -> (u32, u32) {
+        let state = self.state();
+        (state.connections, state.idle_connections)
+    }
+
+    fn max(&self) -> u32 {
+        self.max_size()
     }
 }
 

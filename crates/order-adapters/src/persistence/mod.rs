@@ -5,5 +5,5 @@ mod orders;
 mod rows;
 pub(crate) mod schema;
 
-pub use database::{Database, DatabaseOptions, DatabaseUrl};
+pub use database::{Database, DatabaseOptions, DatabaseUrl, PoolUse, Readiness, masked_url};
 pub use orders::OrderStore;

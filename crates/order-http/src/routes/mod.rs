@@ -1,6 +1,9 @@
 //! The API's routes, and the answers for paths and methods it does not have.
 
+mod operations;
 mod orders;
+
+pub use operations::{Operations, Upstream};
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
@@ -11,6 +14,21 @@ use crate::error::ApiError;
 /// Mounts every route on an app.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
+        .service(
+            web::resource("/health/live")
+                .route(web::get().to(operations::live))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/health/ready")
+                .route(web::get().to(operations::ready))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(operations::metrics))
+                .default_service(method_not_allowed("GET")),
+        )
         .service(
             web::resource("/v1/orders")
                 .route(web::get().to(orders::list_orders))

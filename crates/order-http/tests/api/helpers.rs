@@ -6,7 +6,7 @@ pub use order_adapters::testing::Backend;
 use order_adapters::testing::TestDatabase;
 use order_adapters::testing::owed_releases;
 use order_adapters::{CallPolicy, CircuitSettings, Database, DatabaseOptions, DatabaseUrl};
-use order_http::config::Config;
+use order_http::config::{Config, LogFormat};
 use order_http::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -106,7 +106,7 @@ async fn start(
     urls: (Option<String>, Option<String>),
 ) -> anyhow::Result<String> {
     if std::env::var_os("TEST_LOG").is_some() {
-        order_http::telemetry::init(false);
+        order_http::telemetry::init(Some(LogFormat::Text), "info");
     }
     let config = Config {
         listen_addr: "127.0.0.1:0".parse()?,
@@ -115,7 +115,8 @@ async fn start(
         customer_service_url: urls.0,
         inventory_service_url: urls.1,
         upstream_policy: options.upstream,
-        json_logs: false,
+        log_format: None,
+        log_filter: "info".into(),
         shutdown_timeout: Duration::from_secs(1),
         release_retry_interval: Duration::from_millis(50),
     };

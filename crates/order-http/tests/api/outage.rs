@@ -126,6 +126,12 @@ async fn a_database_outage_is_503_and_the_service_recovers_when_it_returns() -> 
         "no internals: {problem}"
     );
 
+    let ready = app.get("/health/ready").await?;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: serde_json::Value = ready.json().await?;
+    assert_eq!(ready["status"], "not_ready");
+    assert_eq!(ready["database"]["status"], "down");
+
     proxy.restore();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

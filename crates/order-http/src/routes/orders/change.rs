@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::body::{Fields, JsonObject};
 use crate::error::{ApiError, FieldError};
-use crate::request_id::CurrentRequestId;
+use crate::request_context::CurrentRequestId;
 use crate::routes::orders::place::parse_address;
 use crate::routes::orders::read::order_id;
 use crate::routes::orders::view::order_response;

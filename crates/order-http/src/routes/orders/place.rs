@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::body::{Fields, JsonObject, canonical_json};
 use crate::error::{ApiError, FieldError};
-use crate::request_id::CurrentRequestId;
+use crate::metrics::Metrics;
+use crate::request_context::CurrentRequestId;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location};
 use crate::routes::repository_error;
 
@@ -25,17 +26,36 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
 
 pub async fn place_order(
     service: web::Data<OrderService>,
+    metrics: web::Data<Metrics>,
     request: HttpRequest,
     request_id: CurrentRequestId,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency_key(&request)?;
-    let new_order = parse_new_order(&body).map_err(ApiError::validation)?;
+    let placed = place(&service, &request, &request_id, &body).await;
+    metrics.order_placement(match &placed {
+        Ok(Placement::Created(_)) => "created",
+        Ok(Placement::Replayed(_)) => "replayed",
+        Err(error) => error.code(),
+    });
+    Ok(match placed? {
+        Placement::Created(order) => replay(first_response(&order), false),
+        Placement::Replayed(stored) => replay(stored, true),
+    })
+}
+
+async fn place(
+    service: &OrderService,
+    request: &HttpRequest,
+    request_id: &CurrentRequestId,
+    body: &Map<String, Value>,
+) -> Result<Placement, ApiError> {
+    let key = idempotency_key(request)?;
+    let new_order = parse_new_order(body).map_err(ApiError::validation)?;
     let idempotency = key.map(|key| IdempotentRequest {
         key,
-        fingerprint: fingerprint(&body),
+        fingerprint: fingerprint(body),
     });
-    let placement = service
+    service
         .place_order(
             new_order.clone(),
             idempotency,
@@ -43,14 +63,7 @@ pub async fn place_order(
             &request_id.0,
         )
         .await
-        .map_err(|error| placement_error(error, &new_order))?;
-    Ok(match placement {
-        Placement::Created(order) => {
-            let stored = first_response(&order);
-            replay(stored, false)
-        }
-        Placement::Replayed(stored) => replay(stored, true),
-    })
+        .map_err(|error| placement_error(error, &new_order))
 }
 
 fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {

@@ -1,4 +1,6 @@
-//! `X-Request-Id` on every request and response, and one log line per request.
+//! What every request gets: an id (`X-Request-Id`, in and out), a span that every log
+//! line it causes carries, one log line when it is answered, and its count and latency
+//! in the metrics.
 
 use std::future::{Ready, ready};
 use std::time::Instant;
@@ -7,10 +9,17 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use order_domain::RequestId;
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The route of a request no route matched, in logs and metrics: raw paths would let
+/// any client mint new label values.
+const UNMATCHED: &str = "unmatched";
 
 /// The request's id: the client's, when it sent a usable one, else a fresh one.
 #[derive(Debug, Clone)]
@@ -30,7 +39,8 @@ impl FromRequest for CurrentRequestId {
     }
 }
 
-/// Gives the request its id, echoes the id on the response, and logs the exchange.
+/// Gives the request its id and span, echoes the id on the response, then logs and
+/// counts the exchange.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -43,19 +53,31 @@ pub async fn request_context(
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+    );
     let started = Instant::now();
-    let mut response = next.call(req).await?;
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let took = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            path = %response.request().path(),
+            status,
+            latency_ms = took.as_micros() as f64 / 1000.0,
+            "request answered"
+        );
+    });
+    if let Some(metrics) = metrics {
+        metrics.request_answered(method.as_str(), &route, status, took);
+    }
     Ok(response)
 }
