@@ -196,14 +196,20 @@ impl Inventory for DemoDirectory {
                 .select((demo_reservations::product_id, demo_reservations::quantity))
                 .load(conn)?;
             for (product_id, quantity) in held {
-                diesel::update(demo_stock::table.find(product_id))
-                    .set(demo_stock::available.eq(demo_stock::available + quantity))
-                    .execute(conn)?;
+                // Of concurrent releases (two instances on PostgreSQL), only the one
+                // that deletes the held row gives its stock back.
+                let deleted = diesel::delete(
+                    demo_reservations::table
+                        .filter(demo_reservations::reservation_id.eq(&id))
+                        .filter(demo_reservations::product_id.eq(&product_id)),
+                )
+                .execute(conn)?;
+                if deleted == 1 {
+                    diesel::update(demo_stock::table.find(&product_id))
+                        .set(demo_stock::available.eq(demo_stock::available + quantity))
+                        .execute(conn)?;
+                }
             }
-            diesel::delete(
-                demo_reservations::table.filter(demo_reservations::reservation_id.eq(&id)),
-            )
-            .execute(conn)?;
             Ok(())
         });
         released.map_err(inventory_failed)

@@ -53,6 +53,9 @@ order_adapters::on_both_backends!(
     the_demo_customers_come_from_the_data_file,
     a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on,
     a_recorded_release_can_be_postponed_and_survives_a_restart,
+    claims_racing_abandons_of_one_key_never_fail,
+    concurrent_takers_never_take_one_release_twice,
+    concurrent_releases_of_one_demo_reservation_give_its_stock_back_once,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -543,5 +546,97 @@ async fn concurrent_demo_reservations_never_oversell(backend: Backend) -> TestRe
         }
     }
     assert_eq!(reserved, 25);
+    Ok(())
+}
+
+async fn claims_racing_abandons_of_one_key_never_fail(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = Arc::new(test.store());
+    // Each task claims the key and, when it gets it, gives it up again at once, so that
+    // claims keep finding the key taken, then gone, then taken by someone else.
+    let racers = (0..8).map(|task| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for round in 0..25 {
+                let at = base_time() + TimeDelta::microseconds(task * 1000 + round);
+                let attempt = claim("contested", "fp", at)?;
+                if store.claim(&attempt).await? == ClaimOutcome::Claimed {
+                    store.abandon(&attempt).await?;
+                }
+            }
+            anyhow::Ok(())
+        })
+    });
+    for outcome in await_all(racers).await {
+        outcome??;
+    }
+    Ok(())
+}
+
+async fn concurrent_takers_never_take_one_release_twice(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = Arc::new(test.store());
+    for i in 0..40 {
+        store
+            .record_release(&PendingRelease {
+                reservation_id: OrderId::from_uuid(Uuid::now_v7()),
+                request_id: RequestId::parse("req-1")?,
+                attempts: 1,
+                due_at: base_time() + TimeDelta::microseconds(i),
+            })
+            .await?;
+    }
+    let due = base_time() + TimeDelta::seconds(1);
+    let takers = (0..4).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .take_due_releases(due, due + TimeDelta::seconds(30), 100)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    });
+    let mut taken = Vec::new();
+    for outcome in await_all(takers).await {
+        taken.extend(outcome??.into_iter().map(|r| r.reservation_id));
+    }
+    let distinct: std::collections::HashSet<_> = taken.iter().collect();
+    assert_eq!(taken.len(), 40, "every due release taken");
+    assert_eq!(distinct.len(), 40, "none taken twice");
+    Ok(())
+}
+
+async fn concurrent_releases_of_one_demo_reservation_give_its_stock_back_once(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let demo = Arc::new(DemoDirectory::open(test.db.clone()).await?);
+    let held = OrderId::from_uuid(Uuid::now_v7());
+    // prod-7 has 10 in stock.
+    demo.reserve(
+        &reservation(held, &[("prod-7", 8)])?,
+        &RequestId::generate(),
+    )
+    .await?;
+    let releases = (0..8).map(|_| {
+        let demo = Arc::clone(&demo);
+        tokio::spawn(async move { demo.release(held, &RequestId::generate()).await })
+    });
+    for outcome in await_all(releases).await {
+        outcome??;
+    }
+    let rid = RequestId::generate();
+    let all = OrderId::from_uuid(Uuid::now_v7());
+    demo.reserve(&reservation(all, &[("prod-7", 10)])?, &rid)
+        .await?;
+    let more = OrderId::from_uuid(Uuid::now_v7());
+    assert!(
+        matches!(
+            demo.reserve(&reservation(more, &[("prod-7", 1)])?, &rid)
+                .await,
+            Err(ReservationError::InsufficientStock(_))
+        ),
+        "the 8 units came back once, not more"
+    );
     Ok(())
 }

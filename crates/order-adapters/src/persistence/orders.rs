@@ -50,6 +50,9 @@ macro_rules! upsert_release {
     }};
 }
 
+/// How often a claim looks at a key afresh when it changed between two statements.
+const CLAIM_ROUNDS: usize = 3;
+
 /// Orders, their histories, idempotency keys and pending releases, kept in one
 /// database (SQLite or PostgreSQL).
 #[derive(Debug, Clone)]
@@ -90,46 +93,63 @@ impl IdempotencyStore for OrderStore {
                 k::completed_at.eq(None::<chrono::NaiveDateTime>),
                 k::expires_at.eq(claim.expires_at.naive_utc()),
             );
-            // The primary key makes exactly one of concurrent inserts succeed.
-            let inserted = diesel::insert_into(k::idempotency_keys)
-                .values((k::idempotency_key.eq(key), fresh_claim.clone()))
-                .on_conflict_do_nothing()
-                .execute(conn)?;
-            if inserted == 1 {
-                return Ok(ClaimOutcome::Claimed);
-            }
-            let existing: KeyRow = k::idempotency_keys
-                .find(key)
-                .select(KeyRow::as_select())
-                .first(conn)?;
-            let expired = existing.expires_at <= now;
-            let abandoned = existing.completed_at.is_none()
-                && existing.claimed_at < claim.abandoned_before.naive_utc();
-            if expired || abandoned {
-                // Only if nobody took the key over since it was read: of racing
-                // takeovers, one matches.
-                let taken = diesel::update(
-                    k::idempotency_keys
-                        .find(key)
-                        .filter(k::claimed_at.eq(existing.claimed_at)),
-                )
-                .set(fresh_claim)
-                .execute(conn)?;
-                return Ok(if taken == 1 {
-                    ClaimOutcome::Claimed
-                } else {
-                    ClaimOutcome::InProgress
+            let abandoned_before = claim.abandoned_before.naive_utc();
+            // On PostgreSQL each statement sees the latest commits, so the key's row may
+            // change between them: a claim may be abandoned after the insert found it,
+            // or completed after it was read. Each step re-checks what it relies on,
+            // and a key that changed under it is looked at afresh.
+            for _ in 0..CLAIM_ROUNDS {
+                // The primary key makes exactly one of concurrent inserts succeed.
+                let inserted = diesel::insert_into(k::idempotency_keys)
+                    .values((k::idempotency_key.eq(key), fresh_claim.clone()))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                if inserted == 1 {
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                let Some(existing) = k::idempotency_keys
+                    .find(key)
+                    .select(KeyRow::as_select())
+                    .first(conn)
+                    .optional()?
+                else {
+                    continue; // Abandoned since the insert: insert again.
+                };
+                let expired = existing.expires_at <= now;
+                let abandoned =
+                    existing.completed_at.is_none() && existing.claimed_at < abandoned_before;
+                if expired || abandoned {
+                    // Only if it is still expired or abandoned and nobody took it over
+                    // since it was read: a claim completed meanwhile is never wiped.
+                    let taken = diesel::update(
+                        k::idempotency_keys
+                            .find(key)
+                            .filter(k::claimed_at.eq(existing.claimed_at))
+                            .filter(
+                                k::expires_at.le(now).or(k::completed_at
+                                    .is_null()
+                                    .and(k::claimed_at.lt(abandoned_before))),
+                            ),
+                    )
+                    .set(fresh_claim.clone())
+                    .execute(conn)?;
+                    if taken == 1 {
+                        return Ok(ClaimOutcome::Claimed);
+                    }
+                    continue;
+                }
+                if existing.fingerprint != claim.fingerprint.as_str() {
+                    return Ok(ClaimOutcome::KeyReused);
+                }
+                return Ok(match existing.response_body {
+                    Some(body) if existing.completed_at.is_some() => {
+                        ClaimOutcome::Replay(StoredResponse(body))
+                    }
+                    _ => ClaimOutcome::InProgress,
                 });
             }
-            if existing.fingerprint != claim.fingerprint.as_str() {
-                return Ok(ClaimOutcome::KeyReused);
-            }
-            Ok(match existing.response_body {
-                Some(body) if existing.completed_at.is_some() => {
-                    ClaimOutcome::Replay(StoredResponse(body))
-                }
-                _ => ClaimOutcome::InProgress,
-            })
+            // The key keeps changing hands: some other request is working on it.
+            Ok(ClaimOutcome::InProgress)
         })
     }
 
@@ -345,13 +365,22 @@ impl ReleaseOutbox for OrderStore {
                 .limit(i64::from(limit))
                 .select(ReleaseRow::as_select())
                 .load(conn)?;
-            let ids: Vec<&String> = due.iter().map(|row| &row.reservation_id).collect();
-            diesel::update(
-                pending_releases::table.filter(pending_releases::reservation_id.eq_any(ids)),
-            )
-            .set(pending_releases::due_at.eq(hidden_until.naive_utc()))
-            .execute(conn)?;
-            due.into_iter().map(release_from_row).collect()
+            let mut taken = Vec::with_capacity(due.len());
+            for row in due {
+                // Another instance may have taken it since it was read: only the one
+                // whose update still finds it as it was read gets it.
+                let hidden = diesel::update(
+                    pending_releases::table
+                        .find(&row.reservation_id)
+                        .filter(pending_releases::due_at.eq(row.due_at)),
+                )
+                .set(pending_releases::due_at.eq(hidden_until.naive_utc()))
+                .execute(conn)?;
+                if hidden == 1 {
+                    taken.push(release_from_row(row)?);
+                }
+            }
+            Ok(taken)
         })
     }
 
