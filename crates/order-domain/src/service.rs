@@ -268,11 +268,28 @@ impl OrderService {
             claimed_at: claim.now,
             response: respond(&order),
         });
-        if let Err(error) = self.store(&order, &placed, completion).await {
-            self.release_stock(order.id(), request_id).await;
-            return Err(error);
+        match self.store(&order, &placed, completion).await {
+            Ok(()) => Ok(order),
+            Err(PlaceOrderError::Repository(RepositoryError::Unavailable(cause))) => {
+                // The connection may have failed after the commit: whether the order is
+                // stored decides whether its stock may be given back.
+                match self.ports.orders.find_order(order.id()).await {
+                    Ok(Some(_)) => Ok(order),
+                    Ok(None) => {
+                        self.release_stock(order.id(), request_id).await;
+                        Err(RepositoryError::Unavailable(cause).into())
+                    }
+                    Err(_) => {
+                        tracing::error!(order_id = %order.id(), "the order may or may not be stored; its stock stays reserved rather than risk a stored order without stock");
+                        Err(RepositoryError::Unavailable(cause).into())
+                    }
+                }
+            }
+            Err(error) => {
+                self.release_stock(order.id(), request_id).await;
+                Err(error)
+            }
         }
-        Ok(order)
     }
 
     async fn reserve_stock(
@@ -462,6 +479,21 @@ impl OrderService {
             }
         }
         Err(ChangeOrderError::Contention)
+    }
+
+    /// Whether the order can be changed at all: it exists and is not deleted. For a
+    /// caller that reports these before the details of a change it could not read.
+    ///
+    /// # Errors
+    /// [`ChangeOrderError::NotFound`], [`CommandError::Deleted`] (as
+    /// [`ChangeOrderError::Refused`]), or [`ChangeOrderError::Repository`].
+    #[instrument(skip(self))]
+    pub async fn ensure_changeable(&self, id: OrderId) -> Result<(), ChangeOrderError> {
+        match self.ports.orders.find_order(id).await? {
+            None => Err(ChangeOrderError::NotFound),
+            Some(order) if order.deleted_at().is_some() => Err(CommandError::Deleted.into()),
+            Some(_) => Ok(()),
+        }
     }
 
     /// The order with this id.

@@ -186,7 +186,7 @@ fn when_storing_fails_after_the_reservation_the_reservation_is_released() {
     mocks
         .orders
         .expect_insert_placed_order()
-        .returning(|_, _, _| Err(RepositoryError::Unavailable(anyhow::anyhow!("disk full"))));
+        .returning(|_, _, _| Err(RepositoryError::Internal(anyhow::anyhow!("disk full"))));
     mocks
         .inventory
         .expect_release()
@@ -201,6 +201,61 @@ fn when_storing_fails_after_the_reservation_the_reservation_is_released() {
     assert!(matches!(
         place(&mocks.service(), None),
         Err(PlaceOrderError::Repository(_))
+    ));
+}
+
+/// The database stopped answering while storing the order: the commit may or may not
+/// have happened. `stored` is what a look-up then finds (`Err`: no answer either).
+fn place_with_unknown_commit(
+    stored: Result<bool, ()>,
+    released: usize,
+) -> Result<Placement, PlaceOrderError> {
+    let mut mocks = Mocks::new().with_known_customer();
+    mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
+    mocks
+        .orders
+        .expect_insert_placed_order()
+        .returning(|_, _, _| {
+            Err(RepositoryError::Unavailable(anyhow::anyhow!(
+                "connection lost"
+            )))
+        });
+    mocks
+        .orders
+        .expect_find_order()
+        .with(eq(order_id()))
+        .times(1)
+        .returning(move |_| match stored {
+            Ok(true) => Ok(Some(placed_order())),
+            Ok(false) => Ok(None),
+            Err(()) => Err(RepositoryError::Unavailable(anyhow::anyhow!("still down"))),
+        });
+    mocks
+        .inventory
+        .expect_release()
+        .times(released)
+        .returning(|_, _| Ok(()));
+    mocks
+        .releases
+        .expect_complete_release()
+        .times(released)
+        .returning(|_| Ok(()));
+    place(&mocks.service(), None)
+}
+
+#[test]
+fn when_a_commit_s_outcome_is_unknown_the_stock_is_released_only_if_the_order_is_not_stored() {
+    assert!(matches!(
+        place_with_unknown_commit(Ok(true), 0),
+        Ok(Placement::Created(_))
+    ));
+    assert!(matches!(
+        place_with_unknown_commit(Ok(false), 1),
+        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
+    ));
+    assert!(matches!(
+        place_with_unknown_commit(Err(()), 0),
+        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
     ));
 }
 
