@@ -52,14 +52,19 @@ impl fmt::Display for OrderId {
 
 /// The opaque identifiers other services own share one shape: 1–64 characters from
 /// `[A-Za-z0-9._:-]`, which keeps them safe in URLs, logs and headers.
+///
+/// An id of dots alone is refused: as a URL path segment (`/customers/..`) it would name
+/// another resource of the service it is sent to.
 fn parse_opaque_id(text: &str) -> Result<(), InvalidValue> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-    if (1..=64).contains(&text.len()) && text.chars().all(allowed) {
-        Ok(())
-    } else {
+    if !(1..=64).contains(&text.len()) || !text.chars().all(allowed) {
         Err(InvalidValue::new(
             "must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_', ':' and '-'",
         ))
+    } else if text.chars().all(|c| c == '.') {
+        Err(InvalidValue::new("must not be dots alone"))
+    } else {
+        Ok(())
     }
 }
 
@@ -472,6 +477,9 @@ mod tests {
         assert!(ProductId::parse("").is_err());
         assert!(CustomerId::parse("cust 1").is_err());
         assert!(StoreId::parse("store/1").is_err());
+        assert!(CustomerId::parse(".").is_err());
+        assert!(CustomerId::parse("..").is_err());
+        assert!(CustomerId::parse("a.b").is_ok());
     }
 
     #[test]

@@ -143,10 +143,15 @@ impl<'a> Fields<'a> {
     fn integer_of(&self, name: &str, value: &Value, errors: &mut Vec<FieldError>) -> Option<i64> {
         let number = value.as_i64();
         if number.is_none() {
-            let message = if value.is_f64() {
-                "must be a whole number, without a fraction or exponent"
-            } else if value.is_number() {
+            // JSON has one number type: a whole number too large for 64 bits arrives
+            // as a float, and is out of range rather than fractional.
+            let too_large = value
+                .as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18);
+            let message = if too_large || value.is_u64() {
                 "is out of range"
+            } else if value.is_f64() {
+                "must be a whole number, without a fraction or exponent"
             } else {
                 "must be an integer"
             };

@@ -85,7 +85,10 @@ async fn two_instances_on_one_database_share_idempotency_and_lose_no_update() ->
         let response = response?;
         match response.status() {
             StatusCode::CREATED => created.push(response.json::<Value>().await?["id"].clone()),
-            StatusCode::CONFLICT => {}
+            StatusCode::CONFLICT => {
+                let problem: Value = response.json().await?;
+                assert_eq!(problem["code"], "idempotency_request_in_progress");
+            }
             other => anyhow::bail!("unexpected {other}"),
         }
     }

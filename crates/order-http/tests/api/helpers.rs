@@ -250,7 +250,7 @@ impl TestApp {
         Ok(())
     }
 
-    /// The ids of every listed order (all pages, default filters).
+    /// The ids of the orders on the first page of the listing `query` asks for.
     pub async fn listed_ids(&self, query: &str) -> anyhow::Result<Vec<String>> {
         let page: Value = self
             .get(&format!("/v1/orders?{query}"))

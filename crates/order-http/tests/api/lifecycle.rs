@@ -379,6 +379,8 @@ async fn unknown_orders_are_404_for_every_action(backend: Backend) -> TestResult
             "/payment",
             json!({"method": "card", "reference": "tok"}),
         ),
+        // No body would change an order that does not exist: that is said first.
+        (Method::PUT, "/payment", json!({"method": "cash"})),
     ];
     for id in ["0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11", "not-a-uuid"] {
         for (verb, action, body) in cases.clone() {
@@ -456,14 +458,19 @@ async fn a_soft_deleted_order_is_gone_for_reads_and_refuses_every_change(
         &[],
     )
     .await?;
-    assert_problem(
-        app.act(Method::POST, &id, "/cancel", json!({"reason": "x"}))
-            .await?,
-        409,
-        "order_deleted",
-        &[],
-    )
-    .await?;
+    for body in [
+        json!({"reason": "x"}),
+        json!({"reason": ""}),
+        json!({"why": 1}),
+    ] {
+        assert_problem(
+            app.act(Method::POST, &id, "/cancel", body).await?,
+            409,
+            "order_deleted",
+            &[],
+        )
+        .await?;
+    }
     assert_eq!(
         app.history_events(&id).await?.last(),
         Some(&("order_deleted".to_owned(), 2))

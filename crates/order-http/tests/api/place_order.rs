@@ -182,6 +182,12 @@ async fn composite_rules_are_422_naming_the_field(backend: Backend) -> TestResul
         ),
         (json!({"taxAmount": 1e3}), "taxAmount"),
         (
+            // Each line fits; their sum, 2^53, does not.
+            json!({"items": [{"productId": "p", "quantity": 1, "unitPrice": 4_503_599_627_370_496_i64},
+                             {"productId": "q", "quantity": 1, "unitPrice": 4_503_599_627_370_496_i64}]}),
+            "itemsTotal",
+        ),
+        (
             json!({"items": (0..101).map(|i| json!({"productId": format!("p{i}"), "quantity": 1, "unitPrice": 1})).collect::<Vec<_>>()}),
             "items",
         ),
@@ -193,6 +199,25 @@ async fn composite_rules_are_422_naming_the_field(backend: Backend) -> TestResul
         }
         assert_problem(app.place(&body).await?, 422, "validation_failed", &[field]).await?;
     }
+    Ok(())
+}
+
+async fn a_whole_number_beyond_64_bits_is_out_of_range_not_fractional(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let body = order_body()
+        .to_string()
+        .replace("\"taxAmount\":300", "\"taxAmount\":100000000000000000000");
+    let response = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let problem = assert_problem(response, 422, "validation_failed", &["taxAmount"]).await?;
+    assert_eq!(problem["errors"][0]["message"], "is out of range");
     Ok(())
 }
 
@@ -331,6 +356,7 @@ order_adapters::on_both_backends!(
     the_reservation_names_the_order_and_carries_the_request_id,
     every_invalid_field_is_named_in_one_422,
     composite_rules_are_422_naming_the_field,
+    a_whole_number_beyond_64_bits_is_out_of_range_not_fractional,
     a_body_that_is_not_a_json_object_is_400,
     a_body_over_64_kib_is_413,
     an_unknown_customer_is_422_and_nothing_is_reserved,

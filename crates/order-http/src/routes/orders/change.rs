@@ -73,8 +73,16 @@ async fn change(
 ) -> Result<order_domain::Order, ApiError> {
     let id = order_id(path)?;
     let expected_version = if_match(request)?;
+    let command = match command {
+        Ok(command) => command,
+        Err(invalid) => {
+            // An order that is gone or deleted says so first: no body would change it.
+            service.ensure_changeable(id).await.map_err(change_error)?;
+            return Err(invalid);
+        }
+    };
     service
-        .change_order(id, command?, expected_version, &request_id.0)
+        .change_order(id, command, expected_version, &request_id.0)
         .await
         .map_err(change_error)
 }

@@ -337,9 +337,8 @@ fn parse_lines(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Option<Orde
                 let field = match problem {
                     LinesError::DuplicateProduct { index } => format!("items[{index}].productId"),
                     LinesError::LineTotalOverflow { index } => format!("items[{index}].unitPrice"),
-                    LinesError::Empty | LinesError::TooMany | LinesError::ItemsTotalOverflow => {
-                        "items".to_owned()
-                    }
+                    LinesError::ItemsTotalOverflow => "itemsTotal".to_owned(),
+                    LinesError::Empty | LinesError::TooMany => "items".to_owned(),
                 };
                 errors.push(FieldError::new(field, problem.to_string()));
             }
