@@ -9,11 +9,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::openapi;
 
 /// One problem with one field (or query parameter, or header) of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// Where: `items[0].quantity`, `shippingAddress.city`, `limit`.
+    #[schema(example = "items[0].quantity")]
     pub field: String,
     /// What is wrong, for a person to read.
     pub message: String,
@@ -45,14 +49,21 @@ struct Details {
     allow: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error, as RFC 9457 `application/problem+json`. Clients branch on `code`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = openapi::problem_example)]
+pub struct Problem<'a> {
+    /// `urn:order-service:problem:<code>`.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong, for a person; never internals.
     detail: &'a str,
+    /// Stable snake_case: `validation_failed`, `order_not_found`, `invalid_transition`, …
     code: &'a str,
+    /// One entry per offending field, parameter or header, when there are any.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
 }

@@ -5,6 +5,7 @@ mod body;
 pub mod config;
 mod error;
 mod metrics;
+mod openapi;
 mod request_context;
 mod routes;
 pub mod startup;

@@ -1,7 +1,7 @@
 //! The API's routes, and the answers for paths and methods it does not have.
 
-mod operations;
-mod orders;
+pub(crate) mod operations;
+pub(crate) mod orders;
 
 pub use operations::{Operations, Upstream};
 
@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use order_domain::RepositoryError;
 
 use crate::error::ApiError;
+use crate::openapi;
 
 /// Mounts every route on an app.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -29,6 +30,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(operations::metrics))
                 .default_service(method_not_allowed("GET")),
         )
+        .service(
+            web::resource("/openapi.json")
+                .route(web::get().to(openapi::serve_document))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(web::redirect("/docs", "/docs/"))
+        .service(openapi::browsable_page())
         .service(
             web::resource("/v1/orders")
                 .route(web::get().to(orders::list_orders))

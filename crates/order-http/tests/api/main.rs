@@ -7,6 +7,7 @@ mod conventions;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod openapi;
 mod operations;
 mod outage;
 mod place_order;

@@ -13,11 +13,15 @@ use order_domain::{
 use serde_json::{Map, Value};
 
 use crate::body::{Fields, JsonObject};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::place::parse_address;
 use crate::routes::orders::read::order_id;
-use crate::routes::orders::view::order_response;
+use crate::routes::orders::requests::{
+    CancelRequest, ConfirmDeliveryRequest, ConfirmPaymentRequest, SetTrackingRequest,
+    UpdatePaymentRequest, UpdateShippingRequest,
+};
+use crate::routes::orders::view::{OrderView, order_response};
 use crate::routes::repository_error;
 
 /// Reads a request body into the command it asks for, or every problem with it.
@@ -46,7 +50,17 @@ pub fn changing(
     }
 }
 
-/// `DELETE /v1/orders/{id}`: 204, no body.
+/// Soft-delete a pending or canceled order; a pending order's stock reservation is released. The order is kept, with its deletion time; afterwards GET is 404 and every mutation 409 order_deleted.
+#[utoipa::path(
+    delete,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "invalid_transition (allowed while pending or canceled) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn delete_order(
     service: web::Data<OrderService>,
     path: web::Path<String>,
@@ -154,7 +168,21 @@ fn payment_reference(
         .and_then(|value| fields.parse(name, PaymentReference::parse(value), errors))
 }
 
-/// `PUT /v1/orders/{id}/payment`: `{"method", "reference"}`.
+/// Give or replace the payment details, while the order is pending. The status stays.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/payment",
+    tag = "orders",
+    request_body = UpdatePaymentRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
@@ -176,7 +204,21 @@ pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fiel
     finish(errors, command)
 }
 
-/// `PUT /v1/orders/{id}/shipping`: `{"shippingAddress": {…}}`.
+/// Change the shipping address, while the order is pending or processing.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/shipping",
+    tag = "orders",
+    request_body = UpdateShippingRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
@@ -192,7 +234,21 @@ pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fie
     finish(errors, address.map(OrderCommand::UpdateShippingAddress))
 }
 
-/// `PUT /v1/orders/{id}/shipment/tracking`: `{"carrier", "trackingNumber"}`.
+/// Set the shipment's tracking: ships a processing order; on a shipped order, corrects it (status and shippedAt stay).
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/shipment/tracking",
+    tag = "orders",
+    request_body = SetTrackingRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while processing or shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
@@ -208,7 +264,21 @@ pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fie
     finish(errors, command)
 }
 
-/// `POST /v1/orders/{id}/confirm-payment`: `{"paymentReference", "amount"}`.
+/// The payment went through: a pending order moves to processing.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm-payment",
+    tag = "orders",
+    request_body = ConfirmPaymentRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field); amount_mismatch: amount is not the order's totalAmount",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
@@ -226,7 +296,21 @@ pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, 
     finish(errors, command)
 }
 
-/// `POST /v1/orders/{id}/confirm-delivery`: `{}` or `{"deliveredAt"}`.
+/// The customer received the order: a shipped order moves to delivered.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm-delivery",
+    tag = "orders",
+    request_body = ConfirmDeliveryRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field); deliveredAt in the future or before shippedAt",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
@@ -249,7 +333,21 @@ pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand,
     )
 }
 
-/// `POST /v1/orders/{id}/cancel`: `{"reason"}`.
+/// Cancel a pending or processing order; its stock reservation is released.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    request_body = CancelRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub fn parse_cancel(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();

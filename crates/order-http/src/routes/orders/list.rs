@@ -8,13 +8,36 @@ use order_domain::{
     CustomerId, OrderId, OrderQuery, OrderService, OrderStatus, PagePosition, PageSize, StoreId,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::routes::orders::read::read_error;
 use crate::routes::orders::view::OrderView;
 
 const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "cursor"];
 
+/// List orders, newest first (ties broken by id), filtered and paged. Paging while
+/// orders are created never repeats or skips one that existed when paging began.
+/// Deleted orders are not listed.
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    params(
+        ("customerId" = Option<String>, Query, description = "Only this customer's orders"),
+        ("storeId" = Option<String>, Query, description = "Only this store's orders"),
+        ("status" = Option<String>, Query, description = "Only orders in this status: pending, processing, shipped, delivered or canceled"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Orders per page; 20 when absent"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "One page; `nextCursor` is null on the last", body = OrderList),
+        (status = 400, description = "invalid_parameter: an unknown, repeated or invalid parameter, named in errors[]",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "service_unavailable: the database cannot be reached",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_orders(
     service: web::Data<OrderService>,
     request: HttpRequest,
@@ -27,10 +50,13 @@ pub async fn list_orders(
     }))
 }
 
-#[derive(Serialize)]
+/// One page of a listing.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct OrderList<'a> {
+pub struct OrderList<'a> {
     items: Vec<OrderView<'a>>,
+    /// Where the next page starts: pass it as `cursor`. `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 

@@ -1,10 +1,11 @@
 //! The order endpoints, one module per use case.
 
-mod change;
-mod list;
-mod place;
-mod read;
-mod view;
+pub(crate) mod change;
+pub(crate) mod list;
+pub(crate) mod place;
+pub(crate) mod read;
+pub(crate) mod requests;
+pub(crate) mod view;
 
 pub use change::{
     ParseCommand, changing, delete_order, parse_cancel, parse_confirm_delivery,

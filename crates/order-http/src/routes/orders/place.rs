@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::body::{Fields, JsonObject, canonical_json};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
+use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location};
 use crate::routes::repository_error;
 
@@ -24,6 +25,41 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// How long a client should wait before retrying after an upstream failure.
 const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
 
+/// Place an order: the customer is checked with the customer service, the stock
+/// reserved with the inventory service, and the order stored with its first history
+/// entry, all or nothing. With an `Idempotency-Key`, retries and races of the same
+/// request make one order: a repeat gets the first answer again.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    request_body = PlaceOrderRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "1–255 visible ASCII characters. The same key and body within 24 h \
+                        replays the first answer; the same key with another body is 422 \
+                        idempotency_key_reused. Without it, nothing is deduplicated."),
+    ),
+    responses(
+        (status = 201, description = "Placed (or, with `Idempotent-Replayed: true`, placed before)", body = OrderView,
+         headers(
+             ("Location" = String, description = "/v1/orders/{id}"),
+             ("ETag" = String, description = "The order's version, quoted: \"1\""),
+             ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier answer"),
+         )),
+        (status = 400, description = "malformed_request (not a JSON object); invalid_parameter (Idempotency-Key)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "insufficient_stock (errors[] names each short item); idempotency_request_in_progress (retry later)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large: the body is over 64 KiB",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field); customer_not_found; product_not_found (errors[] names each items[i].productId); idempotency_key_reused",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "dependency_unavailable (the customer or inventory service failed, timed out, or its circuit is open); service_unavailable (the database). Nothing was stored; the key can be used again.",
+         body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 pub async fn place_order(
     service: web::Data<OrderService>,
     metrics: web::Data<Metrics>,

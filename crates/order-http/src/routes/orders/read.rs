@@ -3,10 +3,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use order_domain::{OrderId, OrderService, ReadOrderError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
-use crate::routes::orders::view::{HistoryEntryView, order_response};
+use crate::error::{ApiError, Problem};
+use crate::routes::orders::view::{HistoryEntryView, OrderView, order_response};
 use crate::routes::repository_error;
 
 /// An id that is not a UUID names no order.
@@ -21,6 +22,21 @@ pub fn read_error(error: ReadOrderError) -> ApiError {
     }
 }
 
+/// One order.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, format = Uuid, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView,
+         headers(("ETag" = String, description = "The order's version, quoted"))),
+        (status = 404, description = "order_not_found: no such order, a deleted one, or an id that is not a UUID",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "service_unavailable: the database cannot be reached",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_order(
     service: web::Data<OrderService>,
     path: web::Path<String>,
@@ -32,6 +48,28 @@ pub async fn get_order(
     Ok(order_response(StatusCode::OK, &order))
 }
 
+/// An order's history, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    /// One entry per change, the placement first.
+    items: Vec<HistoryEntryView>,
+}
+
+/// What happened to an order, oldest first: one entry per change. A deleted order's
+/// history stays readable; it ends with `order_deleted`.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/history",
+    tag = "orders",
+    params(("id" = String, Path, format = Uuid, description = "The order's id")),
+    responses(
+        (status = 200, description = "The history", body = History),
+        (status = 404, description = "order_not_found: no order ever had this id",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "service_unavailable: the database cannot be reached",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn order_history(
     service: web::Data<OrderService>,
     path: web::Path<String>,
@@ -40,6 +78,6 @@ pub async fn order_history(
         .order_history(order_id(&path)?)
         .await
         .map_err(read_error)?;
-    let items: Vec<HistoryEntryView> = history.iter().map(HistoryEntryView::from).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let items = history.iter().map(HistoryEntryView::from).collect();
+    Ok(HttpResponse::Ok().json(History { items }))
 }

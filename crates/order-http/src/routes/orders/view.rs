@@ -7,18 +7,25 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use order_domain::{Address, HistoryEntry, Order};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::openapi;
 
 /// RFC 3339, UTC, to the microsecond (as stored).
 pub fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Serialize)]
+/// A postal address.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AddressView<'a> {
+#[schema(as = Address)]
+pub struct AddressView<'a> {
     line1: &'a str,
+    #[schema(required = true)]
     line2: Option<&'a str>,
     city: &'a str,
+    #[schema(required = true)]
     region: Option<&'a str>,
     postal_code: &'a str,
     country: &'a str,
@@ -37,61 +44,103 @@ impl<'a> From<&'a Address> for AddressView<'a> {
     }
 }
 
-#[derive(Serialize)]
+/// One line of an order.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ItemView<'a> {
+#[schema(as = OrderItem)]
+pub struct ItemView<'a> {
     product_id: &'a str,
+    #[schema(minimum = 1, maximum = 1000)]
     quantity: u32,
+    /// The price of one unit, in minor units of the order's currency.
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     unit_price: i64,
+    /// `quantity × unitPrice`.
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     line_total: i64,
 }
 
-#[derive(Serialize)]
+/// The payment: the details given, and the confirmation once it went through.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PaymentView<'a> {
+#[schema(as = Payment)]
+pub struct PaymentView<'a> {
+    /// `null` when the payment was confirmed without details given first.
+    #[schema(schema_with = openapi::nullable_payment_method, required = true)]
     method: Option<&'static str>,
+    #[schema(required = true)]
     reference: Option<&'a str>,
+    #[schema(required = true)]
     confirmed_at: Option<String>,
+    #[schema(required = true)]
     payment_reference: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+/// How the order travels.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ShipmentView<'a> {
+#[schema(as = Shipment)]
+pub struct ShipmentView<'a> {
     carrier: &'a str,
     tracking_number: &'a str,
     shipped_at: String,
+    #[schema(required = true)]
     delivered_at: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Why and when the order was canceled.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CancellationView<'a> {
+#[schema(as = Cancellation)]
+pub struct CancellationView<'a> {
     reason: &'a str,
     canceled_at: String,
 }
 
-/// An order as the API shows it.
-#[derive(Serialize)]
+/// An order. Amounts are integers in minor units of `currency`; the server computes
+/// every total.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Order, example = openapi::order_example)]
 pub struct OrderView<'a> {
+    #[schema(format = Uuid)]
     id: String,
     store_id: &'a str,
     customer_id: &'a str,
+    /// Changed only by business events.
+    #[schema(schema_with = openapi::status)]
     status: &'static str,
+    /// ISO 4217.
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: String,
     items: Vec<ItemView<'a>>,
+    /// Σ `lineTotal`.
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     items_total: i64,
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     shipping_cost: i64,
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     tax_amount: i64,
+    /// `itemsTotal + shippingCost + taxAmount`.
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     total_amount: i64,
     shipping_address: AddressView<'a>,
+    #[schema(required = true)]
     payment: Option<PaymentView<'a>>,
+    #[schema(required = true)]
     shipment: Option<ShipmentView<'a>>,
+    #[schema(required = true)]
     cancellation: Option<CancellationView<'a>>,
+    /// What the order's status allows next, in this order: exactly the actions the
+    /// endpoints accept now.
+    #[schema(schema_with = openapi::allowed_actions)]
     allowed_actions: Vec<&'static str>,
+    /// Starts at 1 and grows by exactly 1 with every change; the `ETag`.
+    #[schema(minimum = 1)]
     version: u32,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -164,15 +213,26 @@ pub fn order_response(status: StatusCode, order: &Order) -> HttpResponse {
         .json(OrderView::from(order))
 }
 
-/// One history entry as the API shows it.
-#[derive(Serialize)]
+/// One change of an order.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = HistoryEntry)]
 pub struct HistoryEntryView {
+    /// What happened: `order_placed`, `payment_info_updated`, `payment_confirmed`,
+    /// `shipping_address_updated`, `shipment_tracking_set`, `delivery_confirmed`,
+    /// `order_canceled` or `order_deleted`.
     event: &'static str,
+    /// `null` for the order's first entry.
+    #[schema(schema_with = openapi::nullable_status, required = true)]
     from_status: Option<&'static str>,
+    #[schema(schema_with = openapi::status)]
     to_status: &'static str,
+    #[schema(format = DateTime)]
     at: String,
+    /// The order's version after the change.
+    #[schema(minimum = 1)]
     version: u32,
+    /// The event's details; see `docs/api.md` for each event's fields.
     data: Value,
 }
 

@@ -1,0 +1,365 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the wire types' `ToSchema` derives, and served at `/openapi.json`;
+//! the browsable page at `/docs` reads it. Lists of values (statuses, actions, payment
+//! methods) come from the domain's own lists, so the document cannot drift from the
+//! rules the endpoints enforce.
+
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
+use order_domain::{Action, OrderStatus, PaymentMethod};
+use serde_json::{Value, json};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, OpenApi as Document, RefOr, Required, ResponseBuilder,
+};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::{FieldError, Problem};
+use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
+use crate::routes::orders::{self, requests, view};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Order service",
+        description = "Places, keeps and answers for a marketplace's orders. Binding contract: \
+                       order-api-v1. Errors are application/problem+json with a stable `code`. \
+                       Every response carries X-Request-Id.",
+    ),
+    paths(
+        orders::place::place_order,
+        orders::list::list_orders,
+        orders::read::get_order,
+        orders::read::order_history,
+        orders::change::parse_payment,
+        orders::change::parse_shipping,
+        orders::change::parse_tracking,
+        orders::change::parse_confirm_payment,
+        orders::change::parse_confirm_delivery,
+        orders::change::parse_cancel,
+        orders::change::delete_order,
+        operations::live,
+        operations::ready,
+        operations::metrics,
+    ),
+    components(schemas(
+        view::OrderView,
+        view::ItemView,
+        view::AddressView,
+        view::PaymentView,
+        view::ShipmentView,
+        view::CancellationView,
+        view::HistoryEntryView,
+        orders::list::OrderList,
+        orders::read::History,
+        requests::PlaceOrderRequest,
+        requests::ItemRequest,
+        requests::AddressRequest,
+        requests::UpdatePaymentRequest,
+        requests::UpdateShippingRequest,
+        requests::SetTrackingRequest,
+        requests::ConfirmPaymentRequest,
+        requests::ConfirmDeliveryRequest,
+        requests::CancelRequest,
+        Problem,
+        FieldError,
+        Liveness,
+        Readiness,
+        DatabaseHealth,
+        UpstreamHealth,
+    )),
+    tags(
+        (name = "orders", description = "Placing, reading and changing orders"),
+        (name = "operations", description = "Probes and metrics for operators"),
+    ),
+    modifiers(&EveryChange, &EveryResponse),
+)]
+struct ApiDoc;
+
+/// The document as JSON, built once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+});
+
+/// `GET /openapi.json`: the OpenAPI document of this API.
+pub async fn serve_document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}
+
+/// `/docs/`: the browsable API page (Swagger UI), its assets served by the service
+/// itself, reading `/openapi.json`.
+pub fn browsable_page() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]))
+}
+
+/// What every change of an order shares, added to each operation that changes one
+/// (`PUT`, `POST` and `DELETE` under `/v1/orders/{id}`): the order's id in the path,
+/// `If-Match`, and the problems any change may answer besides its own.
+struct EveryChange;
+
+impl Modify for EveryChange {
+    fn modify(&self, openapi: &mut Document) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/orders/{id}") {
+                continue;
+            }
+            for operation in [&mut item.put, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                operation.parameters.get_or_insert_with(Vec::new).extend([
+                    RefOr::T(order_id_parameter()),
+                    RefOr::T(if_match_parameter()),
+                ]);
+                let has_body = operation.request_body.is_some();
+                let mut shared = vec![
+                    (
+                        "400",
+                        if has_body {
+                            "malformed_request (not a JSON object); invalid_parameter (If-Match)"
+                        } else {
+                            "invalid_parameter (If-Match)"
+                        },
+                    ),
+                    ("404", "order_not_found"),
+                    (
+                        "412",
+                        "precondition_failed: the order is not at the If-Match version; nothing changed",
+                    ),
+                    (
+                        "503",
+                        "service_unavailable: the database cannot be reached; nothing changed",
+                    ),
+                ];
+                if has_body {
+                    shared.push(("413", "payload_too_large: the body is over 64 KiB"));
+                }
+                for (status, description) in shared {
+                    let mut response = problem(description);
+                    if status == "503" {
+                        let seconds = HeaderBuilder::new()
+                            .schema(Some(
+                                ObjectBuilder::new().schema_type(Type::Integer).build(),
+                            ))
+                            .description(Some("Seconds to wait before retrying"))
+                            .build();
+                        response
+                            .headers
+                            .insert("Retry-After".to_owned(), RefOr::T(seconds));
+                    }
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert(RefOr::T(response));
+                }
+            }
+        }
+    }
+}
+
+fn order_id_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("The order's id"))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        ))
+        .build()
+}
+
+fn if_match_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("If-Match")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The order's ETag (\"3\"): the change applies only to that version, else 412 \
+             precondition_failed. `*` or absent: any version.",
+        ))
+        .schema(Some(string()))
+        .build()
+}
+
+/// A problem+json response.
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "Problem",
+                ))))
+                .build(),
+        )
+        .build()
+}
+
+/// What every operation shares: the `X-Request-Id` header both ways, and a 500 that
+/// never says more than that the service failed.
+struct EveryResponse;
+
+impl Modify for EveryResponse {
+    fn modify(&self, openapi: &mut Document) {
+        let request_id = || {
+            HeaderBuilder::new()
+                .schema(Some(string()))
+                .description(Some("The request's id: the client's, or a generated one"))
+                .build()
+        };
+        let mut internal_error =
+            problem("internal_error: the service failed; the cause is logged under the request id");
+        internal_error
+            .headers
+            .insert("X-Request-Id".to_owned(), RefOr::T(request_id()));
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::T(request_id_parameter()));
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        response
+                            .headers
+                            .insert("X-Request-Id".to_owned(), RefOr::T(request_id()));
+                    }
+                }
+                operation
+                    .responses
+                    .responses
+                    .insert("500".to_owned(), RefOr::T(internal_error.clone()));
+            }
+        }
+    }
+}
+
+fn request_id_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("X-Request-Id")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Your id for the request, 1–128 characters from [A-Za-z0-9._:-]; echoed back and \
+             passed on to upstream services. Another value is replaced by a generated id.",
+        ))
+        .schema(Some(string()))
+        .build()
+}
+
+fn string() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).build()
+}
+
+fn one_of(names: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+        .build()
+}
+
+fn or_null(names: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::Array(vec![
+            Type::String,
+            Type::Null,
+        ]))
+        .enum_values(Some(
+            names
+                .into_iter()
+                .map(Value::from)
+                .chain([Value::Null])
+                .collect::<Vec<_>>(),
+        ))
+        .build()
+}
+
+/// An order's status: one of the domain's statuses.
+pub fn status() -> Object {
+    one_of(OrderStatus::ALL.map(OrderStatus::as_str))
+}
+
+/// A status, or `null`.
+pub fn nullable_status() -> Object {
+    or_null(OrderStatus::ALL.map(OrderStatus::as_str))
+}
+
+/// The actions an order's status allows, from the domain's actions.
+pub fn allowed_actions() -> ArrayBuilder {
+    ArrayBuilder::new().items(one_of(Action::ALL.map(Action::as_str)))
+}
+
+/// A payment method: one of the domain's methods.
+pub fn payment_method() -> Object {
+    one_of(PaymentMethod::ALL.map(PaymentMethod::as_str))
+}
+
+/// A payment method, or `null`.
+pub fn nullable_payment_method() -> Object {
+    or_null(PaymentMethod::ALL.map(PaymentMethod::as_str))
+}
+
+/// The spec's example order.
+pub fn order_example() -> Value {
+    json!({
+        "id": "0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
+        "storeId": "store-1",
+        "customerId": "cust-1",
+        "status": "pending",
+        "currency": "USD",
+        "items": [
+            {"productId": "prod-1", "quantity": 1, "unitPrice": 1000, "lineTotal": 1000},
+            {"productId": "prod-2", "quantity": 2, "unitPrice": 1000, "lineTotal": 2000}
+        ],
+        "itemsTotal": 3000,
+        "shippingCost": 500,
+        "taxAmount": 300,
+        "totalAmount": 3800,
+        "shippingAddress": {"line1": "1234 Elm St", "line2": "Suite 100", "city": "Springfield",
+                            "region": "IL", "postalCode": "62701", "country": "US"},
+        "payment": null,
+        "shipment": null,
+        "cancellation": null,
+        "allowedActions": ["update-payment", "update-shipping", "confirm-payment", "cancel", "delete"],
+        "version": 1,
+        "createdAt": "2026-11-24T04:00:00.000000Z",
+        "updatedAt": "2026-11-24T04:00:00.000000Z"
+    })
+}
+
+/// An example problem: a placement with two invalid fields.
+pub fn problem_example() -> Value {
+    json!({
+        "type": "urn:order-service:problem:validation_failed",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": "One or more fields are invalid; see errors.",
+        "code": "validation_failed",
+        "errors": [
+            {"field": "items[0].quantity", "message": "must be from 1 to 1000"},
+            {"field": "status", "message": "is not a field of this request"}
+        ]
+    })
+}
