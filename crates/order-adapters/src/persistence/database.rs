@@ -12,6 +12,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection}
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::group_commit::GroupCommitWriter;
 use order_domain::RepositoryError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -97,93 +99,96 @@ impl Default for DatabaseOptions {
 }
 
 /// Settings SQLite keeps per connection, so each new one gets them.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct SqlitePragmas {
     busy_timeout_ms: u128,
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl SqlitePragmas {
+    fn apply(self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
         // synchronous=FULL: a commit is on disk before the client hears of it.
         conn.batch_execute(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
             self.busy_timeout_ms
         ))
-        .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-/// How a connection type begins the transaction of a write.
-pub(crate) trait WriteTransaction: Connection {
-    fn write_transaction<T, F>(&mut self, work: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(&mut Self) -> anyhow::Result<T>;
-}
-
-impl WriteTransaction for SqliteConnection {
-    fn write_transaction<T, F>(&mut self, work: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(&mut Self) -> anyhow::Result<T>,
-    {
-        // IMMEDIATE takes the write lock up front, so a transaction never fails half-way
-        // when upgrading from a read lock.
-        self.immediate_transaction(work)
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        self.apply(conn).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-impl WriteTransaction for PgConnection {
-    fn write_transaction<T, F>(&mut self, work: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(&mut Self) -> anyhow::Result<T>,
-    {
-        self.transaction(work)
-    }
+/// SQLite: writes through the one writer, with group commit; reads through a pool of
+/// connections of their own, which WAL lets read while the writer writes.
+#[derive(Clone)]
+pub(crate) struct SqliteBackend {
+    writer: GroupCommitWriter,
+    readers: Pool<ConnectionManager<SqliteConnection>>,
 }
 
-/// The pools of one kind of connection: writes go through `writer`, reads through
-/// `readers`. On SQLite the writer is one connection (SQLite has one writer at a time
-/// anyway, and queueing here beats fighting over the lock); on PostgreSQL both are the
-/// same pool.
-pub(crate) struct Pools<C: R2D2Connection + 'static> {
-    writer: Pool<ConnectionManager<C>>,
-    readers: Pool<ConnectionManager<C>>,
-}
-
-impl<C: R2D2Connection + 'static> Clone for Pools<C> {
-    fn clone(&self) -> Self {
-        Self {
-            writer: self.writer.clone(),
-            readers: self.readers.clone(),
-        }
-    }
-}
-
-impl<C: R2D2Connection + WriteTransaction + Send + 'static> Pools<C> {
-    /// Runs `work` in one write transaction, off the async runtime: all of it commits,
-    /// or none.
+impl SqliteBackend {
+    /// Runs `work` as one write: all of it is committed, or none, and the result comes
+    /// back once it is on disk.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        run_blocking(self.writer.clone(), |conn| conn.write_transaction(work)).await
+        self.writer.write(work).await
+    }
+
+    /// Runs `work` on a read connection, right where it is asked for. A read of a local
+    /// file takes microseconds and, in WAL, never waits for the writer, so sending it to
+    /// a thread of its own would cost more in hand-offs than it saves; the reads the
+    /// service makes are bounded (one order, one page of at most 100).
+    ///
+    /// No transaction is opened: every read is of an order and its lines, which are
+    /// written in one transaction and never changed after, or of one statement.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T>,
+    {
+        let mut conn = self.readers.get().map_err(|e| {
+            RepositoryError::Unavailable(anyhow!(e).context("no database connection"))
+        })?;
+        work(&mut conn).map_err(classify)
+    }
+}
+
+/// PostgreSQL: one pool for reads and writes, each in a transaction of its own, run on
+/// Tokio's blocking threads (libpq blocks while the server answers).
+#[derive(Clone)]
+pub(crate) struct PostgresBackend {
+    pool: Pool<ConnectionManager<PgConnection>>,
+}
+
+impl PostgresBackend {
+    /// Runs `work` in one transaction: all of it commits, or none.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+    {
+        run_blocking(self.pool.clone(), |conn| conn.transaction(work)).await
     }
 
     /// Runs `work` in one read transaction, so that it reads one consistent snapshot.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        run_blocking(self.readers.clone(), |conn| conn.transaction(work)).await
+        run_blocking(self.pool.clone(), |conn| conn.transaction(work)).await
     }
 }
 
 #[derive(Clone)]
 pub(crate) enum Backend {
-    Sqlite(Pools<SqliteConnection>),
-    Postgres(Pools<PgConnection>),
+    Sqlite(SqliteBackend),
+    Postgres(PostgresBackend),
 }
 
 /// The database and its connection pools. Cheap to clone.
@@ -250,13 +255,13 @@ impl Database {
     /// [`RepositoryError`] when the database does not answer.
     pub async fn readiness(&self) -> Result<Readiness, RepositoryError> {
         match &self.backend {
-            Backend::Sqlite(pools) => {
-                pools
+            Backend::Sqlite(sqlite) => {
+                sqlite
                     .read(|conn| readiness_of(conn, SQLITE_MIGRATIONS))
                     .await
             }
-            Backend::Postgres(pools) => {
-                pools
+            Backend::Postgres(postgres) => {
+                postgres
                     .read(|conn| readiness_of(conn, POSTGRES_MIGRATIONS))
                     .await
             }
@@ -275,12 +280,19 @@ impl Database {
             }
         };
         match &self.backend {
-            Backend::Sqlite(pools) => vec![
-                state("writer", &pools.writer),
-                state("readers", &pools.readers),
-            ],
+            // The writer has its one connection, always held.
+            Backend::Sqlite(sqlite) => vec![state("readers", &sqlite.readers)],
             // One pool serves both.
-            Backend::Postgres(pools) => vec![state("shared", &pools.writer)],
+            Backend::Postgres(postgres) => vec![state("shared", &postgres.pool)],
+        }
+    }
+
+    /// How many writes and commits SQLite's group-commit writer has made; `None` on
+    /// PostgreSQL, which commits every write on its own.
+    pub fn write_counts(&self) -> Option<(u64, u64)> {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => Some(sqlite.writer.stats().counts()),
+            Backend::Postgres(_) => None,
         }
     }
 
@@ -292,14 +304,10 @@ impl Database {
     /// [`RepositoryError`] when the checkpoint fails; nothing is lost then, SQLite
     /// replays the log when the file is next opened.
     pub async fn close(&self) -> Result<(), RepositoryError> {
-        if let Backend::Sqlite(pools) = &self.backend {
-            run_blocking(pools.writer.clone(), |conn| {
-                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
-                Ok(())
-            })
-            .await?;
+        match &self.backend {
+            Backend::Sqlite(sqlite) => sqlite.writer.close().await,
+            Backend::Postgres(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -356,43 +364,54 @@ fn pool<C: R2D2Connection + 'static>(
     url: &str,
     size: u32,
     options: &DatabaseOptions,
-    customizer: Option<Box<dyn CustomizeConnection<C, diesel::r2d2::Error>>>,
+    local: Option<Box<dyn CustomizeConnection<C, diesel::r2d2::Error>>>,
 ) -> anyhow::Result<Pool<ConnectionManager<C>>> {
     let mut builder = Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))
         .connection_timeout(options.connection_timeout);
-    if let Some(customizer) = customizer {
-        builder = builder.connection_customizer(customizer);
+    if let Some(customizer) = local {
+        // A connection to a local file does not go stale: checking it with a query
+        // each time it is taken would only cost time.
+        builder = builder
+            .connection_customizer(customizer)
+            .test_on_check_out(false);
     }
     builder
         .build(ConnectionManager::<C>::new(url))
         .context("cannot connect to the database")
 }
 
-fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Result<Pools<SqliteConnection>> {
+fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Result<SqliteBackend> {
     let url = path
         .to_str()
-        .ok_or_else(|| anyhow!("the database path is not UTF-8"))?;
-    let pragmas =
-        || -> Option<Box<dyn CustomizeConnection<SqliteConnection, diesel::r2d2::Error>>> {
-            Some(Box::new(SqlitePragmas {
-                busy_timeout_ms: options.busy_timeout.as_millis(),
-            }))
-        };
+        .ok_or_else(|| anyhow!("the database path is not UTF-8"))?
+        .to_owned();
+    let pragmas = SqlitePragmas {
+        busy_timeout_ms: options.busy_timeout.as_millis(),
+    };
     let context = || format!("cannot open the SQLite database {}", path.display());
-    let writer = pool(url, 1, options, pragmas()).with_context(context)?;
+    let connect = {
+        let url = url.clone();
+        move || -> anyhow::Result<SqliteConnection> {
+            let mut conn = SqliteConnection::establish(&url)?;
+            pragmas.apply(&mut conn)?;
+            Ok(conn)
+        }
+    };
+    let mut writer = connect().with_context(context)?;
     writer
-        .get()
-        .with_context(context)?
         .run_pending_migrations(SQLITE_MIGRATIONS)
         .map_err(|e| anyhow!(e))
         .context("cannot apply the database migrations")?;
-    let readers = pool(url, options.pool_size, options, pragmas()).with_context(context)?;
-    Ok(Pools { writer, readers })
+    let writer = GroupCommitWriter::start(writer, Box::new(connect))
+        .context("cannot start the database writer")?;
+    let readers =
+        pool(&url, options.pool_size, options, Some(Box::new(pragmas))).with_context(context)?;
+    Ok(SqliteBackend { writer, readers })
 }
 
-fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<Pools<PgConnection>> {
+fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<PostgresBackend> {
     let pool = pool::<PgConnection>(url, options.pool_size, options, None)?;
     let mut conn = pool.get().context("cannot connect to the database")?;
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
@@ -402,10 +421,8 @@ fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<Pools<P
         .map_err(|e| anyhow!(e));
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
     migrated.context("cannot apply the database migrations")?;
-    Ok(Pools {
-        writer: pool.clone(),
-        readers: pool,
-    })
+    drop(conn);
+    Ok(PostgresBackend { pool })
 }
 
 async fn run_blocking<C, T, F>(
@@ -436,7 +453,7 @@ where
 
 /// A lost connection or a locked database is a passing condition (503, retry);
 /// anything else is a fault (500).
-fn classify(error: anyhow::Error) -> RepositoryError {
+pub(crate) fn classify(error: anyhow::Error) -> RepositoryError {
     let passing = error.chain().any(|cause| {
         if let Some(DieselError::DatabaseError(kind, _)) = cause.downcast_ref::<DieselError>()
             && matches!(
