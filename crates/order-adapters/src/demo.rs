@@ -120,14 +120,29 @@ impl Inventory for DemoDirectory {
             let mut short = Vec::new();
             for line in &reservation.lines {
                 let quantity = i64::from(line.quantity.get());
-                let known = demo_stock::table
-                    .find(line.product_id.as_str())
-                    .select(demo_stock::available)
-                    .first::<i64>(conn)
-                    .optional()?
-                    .is_some();
-                if !known {
-                    unknown.push(line.product_id.clone());
+                // Taking only what is there keeps stock from going negative under races;
+                // the usual case is this one statement.
+                let taken = diesel::update(
+                    demo_stock::table
+                        .find(line.product_id.as_str())
+                        .filter(demo_stock::available.ge(quantity)),
+                )
+                .set(demo_stock::available.eq(demo_stock::available - quantity))
+                .execute(conn)?;
+                if taken == 0 {
+                    let available: Option<i64> = demo_stock::table
+                        .find(line.product_id.as_str())
+                        .select(demo_stock::available)
+                        .first(conn)
+                        .optional()?;
+                    match available {
+                        None => unknown.push(line.product_id.clone()),
+                        Some(available) => short.push(Shortage {
+                            product_id: line.product_id.clone(),
+                            requested: line.quantity.get(),
+                            available: u64::try_from(available).unwrap_or(0),
+                        }),
+                    }
                     continue;
                 }
                 // The reservation's key decides between concurrent reservations of one
@@ -142,25 +157,6 @@ impl Inventory for DemoDirectory {
                     .execute(conn)?;
                 if recorded == 0 {
                     return Err(Rollback::AlreadyReserved.into());
-                }
-                // Taking only what is there keeps stock from going negative under races.
-                let taken = diesel::update(
-                    demo_stock::table
-                        .find(line.product_id.as_str())
-                        .filter(demo_stock::available.ge(quantity)),
-                )
-                .set(demo_stock::available.eq(demo_stock::available - quantity))
-                .execute(conn)?;
-                if taken == 0 {
-                    let available: i64 = demo_stock::table
-                        .find(line.product_id.as_str())
-                        .select(demo_stock::available)
-                        .first(conn)?;
-                    short.push(Shortage {
-                        product_id: line.product_id.clone(),
-                        requested: line.quantity.get(),
-                        available: u64::try_from(available).unwrap_or(0),
-                    });
                 }
             }
             if !unknown.is_empty() {

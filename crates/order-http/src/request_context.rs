@@ -2,6 +2,7 @@
 //! line it causes carries, one log line when it is answered, and its count and latency
 //! in the metrics.
 
+use std::borrow::Cow;
 use std::future::{Ready, ready};
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use order_domain::RequestId;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
+use crate::routes::RouteLabel;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -39,6 +41,17 @@ impl FromRequest for CurrentRequestId {
     }
 }
 
+/// The pattern of the route that answered: its label when the route has one (ours
+/// do), else found by routing the path again (the API page's assets), else `unmatched`.
+fn route_of(request: &HttpRequest) -> Cow<'static, str> {
+    match request.app_data::<RouteLabel>() {
+        Some(RouteLabel(pattern)) => Cow::Borrowed(pattern),
+        None => request
+            .match_pattern()
+            .map_or(Cow::Borrowed(UNMATCHED), Cow::Owned),
+    }
+}
+
 /// Gives the request its id and span, echoes the id on the response, then logs and
 /// counts the exchange.
 pub async fn request_context(
@@ -53,17 +66,18 @@ pub async fn request_context(
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
-    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %method,
-        route = %route,
+        route = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut response = next.call(req).instrument(span.clone()).await?;
     let took = started.elapsed();
+    let route = route_of(response.request());
+    span.record("route", route.as_ref());
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }

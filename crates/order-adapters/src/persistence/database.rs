@@ -107,9 +107,13 @@ struct SqlitePragmas {
 impl SqlitePragmas {
     fn apply(self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
         // synchronous=FULL: a commit is on disk before the client hears of it.
+        // temp_store=MEMORY: the journals that let each write of a batch roll back alone
+        // (savepoints) stay in memory instead of spilling to a temporary file that is
+        // created, written and deleted for every write.
         conn.batch_execute(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+             PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+             PRAGMA busy_timeout = {};",
             self.busy_timeout_ms
         ))
     }

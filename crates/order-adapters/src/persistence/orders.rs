@@ -185,9 +185,13 @@ impl OrderRepository for OrderStore {
             diesel::insert_into(orders::table)
                 .values(&order_row)
                 .execute(conn)?;
-            diesel::insert_into(order_items::table)
-                .values(&item_rows)
-                .execute(conn)?;
+            // One fixed-text statement a line, prepared once and reused, rather than a
+            // multi-line insert whose text depends on the number of lines.
+            for item in &item_rows {
+                diesel::insert_into(order_items::table)
+                    .values(item)
+                    .execute(conn)?;
+            }
             diesel::insert_into(order_history::table)
                 .values(&history)
                 .execute(conn)?;
@@ -250,8 +254,13 @@ impl OrderRepository for OrderStore {
                 .first(conn)
                 .optional()?;
             row.map(|row| {
-                let mut items = load_items!(conn, std::slice::from_ref(&row.id));
-                let lines = items.remove(&row.id).unwrap_or_default();
+                // `=` rather than `IN (…)`: a statement of fixed text is prepared once
+                // and reused.
+                let lines: Vec<ItemRow> = order_items::table
+                    .filter(order_items::order_id.eq(&row.id))
+                    .order(order_items::line_no)
+                    .select(ItemRow::as_select())
+                    .load(conn)?;
                 order_from_rows(row, lines)
             })
             .transpose()
