@@ -36,6 +36,12 @@ enum Command {
     CheckConfig,
 }
 
+// The service allocates on every request; under load the system allocator took some
+// 15% of its time, and mimalloc made placements about 40% faster for about 13 MiB
+// more memory (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The exit code of an invalid configuration, as for a usage error.
 const INVALID_CONFIGURATION: u8 = 2;
 

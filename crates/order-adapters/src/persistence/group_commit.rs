@@ -20,7 +20,9 @@ use std::thread::JoinHandle;
 
 use anyhow::anyhow;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sqlite::Sqlite;
+use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 use order_domain::RepositoryError;
 use tokio::sync::oneshot;
 
@@ -96,9 +98,7 @@ impl GroupCommitWriter {
         let (answer, answered) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |conn| {
-            // A transaction inside the batch's transaction is a savepoint: it rolls
-            // back alone when `work` fails.
-            let outcome = span.in_scope(|| conn.transaction(work));
+            let outcome = span.in_scope(|| in_savepoint(conn, work));
             Box::new(move |committed| {
                 let result = match committed {
                     Ok(()) => outcome.map_err(super::database::classify),
@@ -133,6 +133,44 @@ impl GroupCommitWriter {
             .map_err(|_| stopped())?
             .map_err(RepositoryError::Internal)
     }
+}
+
+/// The statements that give each write of a batch its savepoint. Diesel would issue
+/// them as text, parsed anew for every write; as statements of fixed text with a type
+/// of their own they are prepared once on the writer's connection and reused.
+macro_rules! fixed_statement {
+    ($name:ident, $sql:literal) => {
+        #[derive(Debug, Clone, Copy, QueryId)]
+        struct $name;
+
+        impl QueryFragment<Sqlite> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl RunQueryDsl<SqliteConnection> for $name {}
+    };
+}
+
+fixed_statement!(Savepoint, "SAVEPOINT write");
+fixed_statement!(Release, "RELEASE write");
+fixed_statement!(RollbackTo, "ROLLBACK TO write");
+
+/// Runs `work` in a savepoint of the batch's transaction: when it fails, what it did is
+/// rolled back and the batch goes on.
+fn in_savepoint<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&mut SqliteConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    Savepoint.execute(conn)?;
+    let outcome = work(conn);
+    if outcome.is_err() {
+        RollbackTo.execute(conn)?;
+    }
+    Release.execute(conn)?;
+    outcome
 }
 
 fn stopped() -> RepositoryError {
@@ -219,7 +257,7 @@ mod tests {
     use std::pin::Pin;
     use std::task::Poll;
 
-    use diesel::RunQueryDsl;
+    use diesel::Connection;
     use diesel::sql_types::{BigInt, Text};
 
     use super::*;
