@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::clients::CustomerBody;
 use crate::persistence::Database;
 use crate::persistence::database::on_database;
+use crate::persistence::fixed::TakeStock;
 use crate::persistence::schema::{demo_reservations, demo_stock};
 
 const SEED: &str = include_str!("../../../data/demo-directory.json");
@@ -122,12 +123,10 @@ impl Inventory for DemoDirectory {
                 let quantity = i64::from(line.quantity.get());
                 // Taking only what is there keeps stock from going negative under races;
                 // the usual case is this one statement.
-                let taken = diesel::update(
-                    demo_stock::table
-                        .find(line.product_id.as_str())
-                        .filter(demo_stock::available.ge(quantity)),
-                )
-                .set(demo_stock::available.eq(demo_stock::available - quantity))
+                let taken = TakeStock {
+                    product_id: line.product_id.as_str(),
+                    quantity,
+                }
                 .execute(conn)?;
                 if taken == 0 {
                     let available: Option<i64> = demo_stock::table

@@ -1,6 +1,7 @@
 //! Persistence: the store of orders on an embedded SQLite file or on PostgreSQL.
 
 pub(crate) mod database;
+pub(crate) mod fixed;
 mod group_commit;
 mod orders;
 mod rows;

@@ -14,6 +14,7 @@ use order_domain::{
 };
 
 use super::database::{Database, on_database};
+use super::fixed::CompleteKey;
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
@@ -196,18 +197,13 @@ impl OrderRepository for OrderStore {
                 .values(&history)
                 .execute(conn)?;
             if let Some(completion) = completion {
-                use idempotency_keys::dsl as k;
-                let completed = diesel::update(
-                    k::idempotency_keys
-                        .find(completion.key.as_str())
-                        .filter(k::completed_at.is_null())
-                        .filter(k::claimed_at.eq(completion.claimed_at.naive_utc())),
-                )
-                .set((
-                    k::order_id.eq(&order_row.id),
-                    k::response_body.eq(&completion.response.0),
-                    k::completed_at.eq(completed_at),
-                ))
+                let completed = CompleteKey {
+                    key: completion.key.as_str(),
+                    claimed_at: completion.claimed_at.naive_utc(),
+                    order_id: &order_row.id,
+                    response: &completion.response.0,
+                    completed_at,
+                }
                 .execute(conn)?;
                 if completed != 1 {
                     bail!("the claim on the idempotency key was taken over by another request");

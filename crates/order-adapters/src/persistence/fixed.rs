@@ -1,0 +1,83 @@
+//! Statements on the hot path of placing an order that Diesel would prepare anew every
+//! time: it never caches an `UPDATE` (a changeset may vary). Written out as statements
+//! of fixed text with a type of their own, they are prepared once per connection and
+//! reused. Each binds its values as Diesel's own queries do, on either backend.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Binary, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// Takes `quantity` units of a product's demo stock, if that many are there.
+#[derive(Debug)]
+pub(crate) struct TakeStock<'a> {
+    pub product_id: &'a str,
+    pub quantity: i64,
+}
+
+impl<DB> QueryFragment<DB> for TakeStock<'_>
+where
+    DB: Backend,
+    i64: ToSql<BigInt, DB>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE demo_stock SET available = available - ");
+        out.push_bind_param::<BigInt, _>(&self.quantity)?;
+        out.push_sql(" WHERE product_id = ");
+        out.push_bind_param::<Text, _>(self.product_id)?;
+        out.push_sql(" AND available >= ");
+        out.push_bind_param::<BigInt, _>(&self.quantity)?;
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for TakeStock<'_> {}
+
+// The text never varies, so the type alone identifies the prepared statement.
+impl QueryId for TakeStock<'_> {
+    type QueryId = TakeStock<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+/// Records an idempotency key's outcome, if the key is still claimed by the request
+/// that claimed it at `claimed_at` and not completed.
+#[derive(Debug)]
+pub(crate) struct CompleteKey<'a> {
+    pub key: &'a str,
+    pub claimed_at: NaiveDateTime,
+    pub order_id: &'a str,
+    pub response: &'a [u8],
+    pub completed_at: NaiveDateTime,
+}
+
+impl<DB> QueryFragment<DB> for CompleteKey<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    [u8]: ToSql<Binary, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE idempotency_keys SET order_id = ");
+        out.push_bind_param::<Text, _>(self.order_id)?;
+        out.push_sql(", response_body = ");
+        out.push_bind_param::<Binary, _>(self.response)?;
+        out.push_sql(", completed_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.completed_at)?;
+        out.push_sql(" WHERE idempotency_key = ");
+        out.push_bind_param::<Text, _>(self.key)?;
+        out.push_sql(" AND completed_at IS NULL AND claimed_at = ");
+        out.push_bind_param::<Timestamp, _>(&self.claimed_at)?;
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for CompleteKey<'_> {}
+
+impl QueryId for CompleteKey<'_> {
+    type QueryId = CompleteKey<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
