@@ -1,7 +1,7 @@
 //! Request bodies: read within the size limit, parsed as a JSON object, then checked
 //! field by field so that one answer names every problem, not only the first.
 
-use std::collections::BTreeMap;
+use std::io::Write;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -56,23 +56,42 @@ impl FromRequest for JsonObject {
     }
 }
 
-/// The JSON text of `value` with every object's keys sorted, so that two bodies that
-/// parse to the same value have the same text, whatever their key order or spacing.
-pub fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(object) => {
-                let ordered: BTreeMap<&String, Value> = object
-                    .iter()
-                    .map(|(key, value)| (key, sorted(value)))
-                    .collect();
-                Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+/// Writes the JSON text of `object` with every object's keys sorted, so that two
+/// bodies that parse to the same value give the same text, whatever their key order or
+/// spacing. Written straight into `out` (a hasher, say): nothing is copied or sorted in
+/// place.
+pub fn write_canonical_object(object: &Map<String, Value>, out: &mut impl Write) {
+    let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.write_all(b"{").ok();
+    for (index, (key, value)) in entries.into_iter().enumerate() {
+        if index > 0 {
+            out.write_all(b",").ok();
+        }
+        serde_json::to_writer(&mut *out, key).ok();
+        out.write_all(b":").ok();
+        write_canonical(value, out);
+    }
+    out.write_all(b"}").ok();
+}
+
+fn write_canonical(value: &Value, out: &mut impl Write) {
+    match value {
+        Value::Object(object) => write_canonical_object(object, out),
+        Value::Array(items) => {
+            out.write_all(b"[").ok();
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.write_all(b",").ok();
+                }
+                write_canonical(item, out);
             }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            scalar => scalar.clone(),
+            out.write_all(b"]").ok();
+        }
+        scalar => {
+            serde_json::to_writer(&mut *out, scalar).ok();
         }
     }
-    sorted(value).to_string()
 }
 
 /// Reads the fields of one JSON object, collecting a [`FieldError`] for each problem.
@@ -262,17 +281,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn canonical(value: &Value) -> String {
+        let mut text = Vec::new();
+        write_canonical_object(value.as_object().unwrap_or(&Map::new()), &mut text);
+        String::from_utf8(text).unwrap_or_default()
+    }
+
     #[test]
     fn canonical_json_ignores_key_order_and_spacing_but_not_values() {
         let a = json!({"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}});
         let b: Value =
             serde_json::from_str(r#"{ "a": {"x": null, "y": [1, {"c": 3, "d": 2}]}, "b": 1 }"#)
                 .unwrap_or_default();
-        assert_eq!(canonical_json(&a), canonical_json(&b));
-        assert_ne!(
-            canonical_json(&a),
-            canonical_json(&json!({"b": 2, "a": {}}))
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
         );
+        assert_ne!(canonical(&a), canonical(&json!({"b": 2, "a": {}})));
     }
 
     #[test]

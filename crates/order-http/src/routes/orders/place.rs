@@ -8,16 +8,16 @@ use order_domain::{
     LinesError, Money, NewOrder, OrderLines, OrderService, PlaceOrderError, Placement, ProductId,
     Quantity, RequestFingerprint, StoreId, StoredResponse, UncheckedAddress,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 
-use crate::body::{Fields, JsonObject, canonical_json};
+use crate::body::{Fields, JsonObject, write_canonical_object};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::requests::PlaceOrderRequest;
-use crate::routes::orders::view::{OrderView, etag, json_content_type, location};
+use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
 use crate::routes::repository_error;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -74,8 +74,8 @@ pub async fn place_order(
         Err(error) => error.code(),
     });
     Ok(match placed? {
-        Placement::Created(order) => replay(first_response(&order), false),
-        Placement::Replayed(stored) => replay(stored, true),
+        Placement::Created(order) => created(&order),
+        Placement::Replayed(stored) => replay(&stored),
     })
 }
 
@@ -114,55 +114,70 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiE
         .map_err(|problem| ApiError::invalid_parameter(IDEMPOTENCY_KEY, problem.to_string()))
 }
 
-/// Two bodies that parse to the same JSON value are the same request.
+/// Two bodies that parse to the same JSON value are the same request: the digest is of
+/// the body's canonical JSON.
 fn fingerprint(body: &Map<String, Value>) -> RequestFingerprint {
-    let canonical = canonical_json(&Value::Object(body.clone()));
-    let digest = Sha256::digest(canonical.as_bytes());
-    RequestFingerprint::new(
-        digest
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>(),
-    )
+    let mut hasher = Sha256::new();
+    write_canonical_object(body, &mut hasher);
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    RequestFingerprint::new(hex)
 }
 
-/// The first answer to a placement, kept whole so that a replay is the same answer.
-#[derive(Serialize, Deserialize)]
-struct FirstResponse {
-    status: u16,
-    location: String,
-    etag: String,
-    body: String,
-}
-
+/// The first answer to a placement, kept so that a replay is the same answer: its
+/// status, `Location` and `ETag` a line each, then its body as it was sent (compact JSON
+/// holds no raw line break, and the header values hold none either).
 fn first_response(order: &order_domain::Order) -> StoredResponse {
-    let first = FirstResponse {
-        status: StatusCode::CREATED.as_u16(),
-        location: location(order),
-        etag: etag(order),
-        body: serde_json::to_string(&OrderView::from(order)).unwrap_or_default(),
-    };
-    StoredResponse(serde_json::to_vec(&first).unwrap_or_default())
+    let mut stored = format!(
+        "{}\n{}\n{}\n",
+        StatusCode::CREATED.as_u16(),
+        location(order),
+        etag(order)
+    )
+    .into_bytes();
+    if serde_json::to_writer(&mut stored, &OrderView::from(order)).is_err() {
+        stored.clear();
+    }
+    StoredResponse(stored)
 }
 
-fn replay(stored: StoredResponse, replayed: bool) -> HttpResponse {
-    let Ok(first) = serde_json::from_slice::<FirstResponse>(&stored.0) else {
+/// The answer to a placement that made `order`.
+fn created(order: &order_domain::Order) -> HttpResponse {
+    let mut response = order_response(StatusCode::CREATED, order);
+    if let Ok(value) = HeaderValue::from_str(&location(order)) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The stored first answer again, marked as a replay.
+fn replay(stored: &StoredResponse) -> HttpResponse {
+    let mut parts = stored.0.splitn(4, |byte| *byte == b'\n');
+    let (Some(status), Some(location), Some(etag), Some(body)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         let unreadable = std::io::Error::other("a stored idempotent response is unreadable");
         return ApiError::internal(&unreadable).error_response();
     };
-    let mut response =
-        HttpResponse::build(StatusCode::from_u16(first.status).unwrap_or(StatusCode::CREATED));
-    response
-        .insert_header((header::CONTENT_TYPE, json_content_type()))
-        .insert_header((header::LOCATION, first.location))
-        .insert_header((header::ETAG, first.etag));
-    if replayed {
-        response.insert_header((
-            HeaderName::from_static("idempotent-replayed"),
-            HeaderValue::from_static("true"),
-        ));
+    let status = std::str::from_utf8(status)
+        .ok()
+        .and_then(|status| status.parse().ok())
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::CREATED);
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CONTENT_TYPE, json_content_type()));
+    for (name, value) in [(header::LOCATION, location), (header::ETAG, etag)] {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            response.insert_header((name, value));
+        }
     }
-    response.body(first.body)
+    response.insert_header((
+        HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    ));
+    response.body(body.to_vec())
 }
 
 fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
