@@ -132,7 +132,7 @@ impl Inventory for DemoDirectory {
                     let available: Option<i64> = demo_stock::table
                         .find(line.product_id.as_str())
                         .select(demo_stock::available)
-                        .first(conn)
+                        .get_result(conn)
                         .optional()?;
                     match available {
                         None => unknown.push(line.product_id.clone()),

@@ -51,6 +51,10 @@ macro_rules! upsert_release {
     }};
 }
 
+// Rows are looked up by key with `get_result`, never `first`: `first` binds `LIMIT 1`,
+// and SQLite re-prepares a statement whenever a bound LIMIT is bound again (it may
+// change the plan), which is to say on every execution.
+
 /// How often a claim looks at a key afresh when it changed between two statements.
 const CLAIM_ROUNDS: usize = 3;
 
@@ -111,7 +115,7 @@ impl IdempotencyStore for OrderStore {
                 let Some(existing) = k::idempotency_keys
                     .find(key)
                     .select(KeyRow::as_select())
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?
                 else {
                     continue; // Abandoned since the insert: insert again.
@@ -247,7 +251,7 @@ impl OrderRepository for OrderStore {
             let row: Option<OrderRow> = orders::table
                 .find(id.to_string())
                 .select(OrderRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             row.map(|row| {
                 // `=` rather than `IN (…)`: a statement of fixed text is prepared once
