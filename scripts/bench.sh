@@ -9,6 +9,9 @@
 #   scripts/bench.sh                                  # everything: ~3 minutes
 #   BENCH_WORKLOADS="create read" BENCH_CONCURRENCY=64 BENCH_SECONDS=5 scripts/bench.sh
 #   BENCH_RECORD=no scripts/bench.sh                  # print only, record nothing
+#   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/bench scripts/bench.sh
+#                                # on PostgreSQL: a database of its own, emptied
+#                                # before each workload (needs psql)
 #
 # Workloads: create (POST /v1/orders, a fresh Idempotency-Key each, 2 items), read
 # (GET /v1/orders/{id}), list (GET /v1/orders?customerId=…), mixed (70% reads, 30%
@@ -22,6 +25,7 @@ concurrencies=${BENCH_CONCURRENCY:-"1 64 256"}
 seconds=${BENCH_SECONDS:-10}
 seed_orders=${BENCH_SEED_ORDERS:-2000}
 record=${BENCH_RECORD:-yes}
+database_url=${BENCH_DATABASE_URL:-}
 
 if ! command -v wrk > /dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
@@ -52,11 +56,23 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# A fresh, empty database for each workload.
+fresh_database() {
+  if [ -n "$database_url" ]; then
+    psql -q "$database_url" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' > /dev/null
+    echo "$database_url"
+  else
+    rm -f "$work"/orders.db*
+    echo "sqlite://$work/orders.db"
+  fi
+}
+
 start_service() {
   local name=$1
-  rm -f "$work"/orders.db*
+  local database
+  database=$(fresh_database)
   port=$(free_port)
-  ORDERS_LISTEN_ADDR="127.0.0.1:$port" ORDERS_DATABASE_URL="sqlite://$work/orders.db" \
+  ORDERS_LISTEN_ADDR="127.0.0.1:$port" ORDERS_DATABASE_URL="$database" \
     ORDERS_LOG_FORMAT=json RUST_LOG=warn "$binary" > "$work/$name.log" 2>&1 &
   service_pid=$!
   for _ in $(seq 1 100); do
@@ -127,7 +143,11 @@ if [ "$record" = yes ]; then
     echo "### $(date -u +%Y-%m-%d) — $(git rev-parse --short HEAD 2> /dev/null || echo unknown)"
     echo
     echo "Machine: $(nproc) cores ($cpu), $memory, $(uname -sr); wrk on the same machine;"
-    echo "${seconds} s a run; SQLite in WAL with synchronous=FULL (every 201 durable)."
+    if [ -n "$database_url" ]; then
+      echo "${seconds} s a run; PostgreSQL $(psql -Atq "$database_url" -c 'SHOW server_version'), on the same machine."
+    else
+      echo "${seconds} s a run; SQLite in WAL with synchronous=FULL (every 201 durable)."
+    fi
     echo
     echo "$table"
   } >> docs/performance.md

@@ -4,6 +4,7 @@
 //! transaction begins.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -15,6 +16,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::group_commit::GroupCommitWriter;
 use order_domain::RepositoryError;
+use tokio::sync::Semaphore;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -167,6 +169,14 @@ impl SqliteBackend {
 #[derive(Clone)]
 pub(crate) struct PostgresBackend {
     pool: Pool<ConnectionManager<PgConnection>>,
+    /// One permit per pooled connection. A request waits for a permit here, without a
+    /// thread, before it takes a blocking thread: otherwise every request beyond the
+    /// pool's size would hold a thread (its stack, its allocator's heap) only to wait
+    /// for a connection, and memory would grow with the load.
+    permits: Arc<Semaphore>,
+    /// How long a request waits for a connection before the database counts as
+    /// unavailable.
+    wait: Duration,
 }
 
 impl PostgresBackend {
@@ -176,16 +186,57 @@ impl PostgresBackend {
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        run_blocking(self.pool.clone(), |conn| conn.transaction(work)).await
+        self.in_transaction(work).await
     }
 
-    /// Runs `work` in one read transaction, so that it reads one consistent snapshot.
+    /// Runs `work` outside a transaction, as on SQLite: every read is of an order and its
+    /// lines, written in one transaction and never changed after, or of one statement;
+    /// a transaction would only add two round trips to the server.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        run_blocking(self.pool.clone(), |conn| conn.transaction(work)).await
+        self.run(work).await
+    }
+
+    async fn in_transaction<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.run(|conn| conn.transaction(work)).await
+    }
+
+    /// Runs `work` on a pooled connection, on a blocking thread taken only once a
+    /// connection is free.
+    async fn run<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let unavailable = |cause: anyhow::Error| {
+            RepositoryError::Unavailable(cause.context("no database connection"))
+        };
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| unavailable(anyhow!("none free within {:?}", self.wait)))?
+            .map_err(|e| unavailable(anyhow!(e)))?;
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(|| {
+                let mut pooled = pool.get().map_err(|e| unavailable(anyhow!(e)))?;
+                work(&mut pooled).map_err(classify)
+            })
+        })
+        .await;
+        outcome.unwrap_or_else(|e| {
+            Err(RepositoryError::Internal(
+                anyhow!(e).context("database task failed"),
+            ))
+        })
     }
 }
 
@@ -426,32 +477,10 @@ fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<Postgre
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
     migrated.context("cannot apply the database migrations")?;
     drop(conn);
-    Ok(PostgresBackend { pool })
-}
-
-async fn run_blocking<C, T, F>(
-    pool: Pool<ConnectionManager<C>>,
-    work: F,
-) -> Result<T, RepositoryError>
-where
-    C: R2D2Connection + 'static,
-    T: Send + 'static,
-    F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
-{
-    let span = tracing::Span::current();
-    let outcome = tokio::task::spawn_blocking(move || {
-        span.in_scope(|| {
-            let mut conn = pool.get().map_err(|e| {
-                RepositoryError::Unavailable(anyhow!(e).context("no database connection"))
-            })?;
-            work(&mut conn).map_err(classify)
-        })
-    })
-    .await;
-    outcome.unwrap_or_else(|e| {
-        Err(RepositoryError::Internal(
-            anyhow!(e).context("database task failed"),
-        ))
+    Ok(PostgresBackend {
+        permits: Arc::new(Semaphore::new(pool.max_size() as usize)),
+        wait: options.connection_timeout,
+        pool,
     })
 }
 
