@@ -59,7 +59,8 @@ free_port() {
 # A fresh, empty database for each workload.
 fresh_database() {
   if [ -n "$database_url" ]; then
-    psql -q "$database_url" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' > /dev/null
+    PGOPTIONS=--client-min-messages=warning psql -q "$database_url" \
+      -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' > /dev/null
     echo "$database_url"
   else
     rm -f "$work"/orders.db*

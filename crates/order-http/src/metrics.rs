@@ -66,6 +66,8 @@ pub struct Metrics {
     circuits: Family<CircuitLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
     placements: Family<PlacementLabels, Counter>,
+    writes: Counter,
+    commits: Counter,
 }
 
 impl Default for Metrics {
@@ -84,6 +86,8 @@ impl Default for Metrics {
         let circuits = Family::default();
         let pool_connections = Family::default();
         let placements = Family::default();
+        let writes = Counter::default();
+        let commits = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -119,6 +123,16 @@ impl Default for Metrics {
             "Order placements, by outcome: created, replayed, or the problem code",
             placements.clone(),
         );
+        registry.register(
+            "database_writes",
+            "Writes made by SQLite's group-commit writer (each committed or rolled back alone)",
+            writes.clone(),
+        );
+        registry.register(
+            "database_commits",
+            "Transactions committed by SQLite's group-commit writer: writes / commits is the mean batch",
+            commits.clone(),
+        );
         Self {
             registry,
             requests,
@@ -128,6 +142,8 @@ impl Default for Metrics {
             circuits,
             pool_connections,
             placements,
+            writes,
+            commits,
         }
     }
 }
@@ -193,6 +209,10 @@ impl Metrics {
             set("idle", idle);
             set("in_use", connections.saturating_sub(idle));
         }
+        if let Some((writes, commits)) = database.write_counts() {
+            catch_up(&self.writes, writes);
+            catch_up(&self.commits, commits);
+        }
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             // Encoding into a String cannot fail; should it, an empty scrape says so.
@@ -213,4 +233,9 @@ impl CallObserver for Metrics {
             .observe(took.as_secs_f64());
         self.upstream_calls.get_or_create(&labels).inc();
     }
+}
+
+/// Brings a counter up to a total counted elsewhere (the writer counts its own).
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }

@@ -245,6 +245,15 @@ async fn every_operation_of_the_spec_is_counted_and_timed_by_route_and_status(
         metrics.contains("orders_database_pool_connections{pool="),
         "pool use: {metrics}"
     );
+    if matches!(backend, Backend::Sqlite) {
+        let writes = sample(&metrics, "orders_database_writes_total").unwrap_or(0.0);
+        let commits = sample(&metrics, "orders_database_commits_total").unwrap_or(0.0);
+        assert!(
+            writes >= 10.0,
+            "{writes} writes for two placements and eight changes"
+        );
+        assert!(commits >= 1.0 && commits <= writes, "{commits} commits");
+    }
     Ok(())
 }
 
