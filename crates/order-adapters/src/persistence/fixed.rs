@@ -1,14 +1,49 @@
-//! Statements on the hot path of placing an order that Diesel would prepare anew every
-//! time: it never caches an `UPDATE` (a changeset may vary). Written out as statements
-//! of fixed text with a type of their own, they are prepared once per connection and
-//! reused. Each binds its values as Diesel's own queries do, on either backend.
+//! Statements on hot paths that Diesel would prepare anew every time: it never caches an
+//! `UPDATE` (a changeset may vary), and issues savepoints as text. Written out as
+//! statements of fixed text with a type of their own, they are prepared once per
+//! connection and reused. Each binds its values as Diesel's own queries do.
 
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Binary, Text, Timestamp};
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::sqlite::Sqlite;
+use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+
+/// A statement of fixed text and no binds, on SQLite.
+macro_rules! fixed_statement {
+    ($(#[$doc:meta])* $name:ident, $sql:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, QueryId)]
+        pub(crate) struct $name;
+
+        impl QueryFragment<Sqlite> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl RunQueryDsl<SqliteConnection> for $name {}
+    };
+}
+
+fixed_statement!(
+    /// Opens the savepoint of one write of a batch.
+    Savepoint,
+    "SAVEPOINT write"
+);
+fixed_statement!(
+    /// Keeps what the write did.
+    Release,
+    "RELEASE write"
+);
+fixed_statement!(
+    /// Undoes what the write did.
+    RollbackTo,
+    "ROLLBACK TO write"
+);
 
 /// Takes `quantity` units of a product's demo stock, if that many are there.
 #[derive(Debug)]

@@ -13,18 +13,19 @@
 //! it exactly as with a single connection; reads use connections of their own and never
 //! queue behind writes (WAL).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use anyhow::anyhow;
-use diesel::connection::SimpleConnection;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sqlite::Sqlite;
-use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+use diesel::sql_types::Integer;
+use diesel::{QueryableByName, RunQueryDsl, SqliteConnection};
 use order_domain::RepositoryError;
 use tokio::sync::oneshot;
+
+use super::fixed::{Release, RollbackTo, Savepoint};
 
 /// The most writes one transaction gathers: enough to absorb any concurrency the
 /// service sees, few enough that no write waits long behind a batch.
@@ -34,8 +35,9 @@ const MAX_BATCH: usize = 512;
 /// batch committed, the commit's failure if not.
 type Delivery = Box<dyn FnOnce(Result<(), &str>) + Send>;
 
-/// A write, run on the writer's connection inside its savepoint.
-type Job = Box<dyn FnOnce(&mut SqliteConnection) -> Delivery + Send>;
+/// A write, run on the writer's connection inside its savepoint; with the reason, when
+/// its savepoint could not be kept and the batch cannot go on.
+type Job = Box<dyn FnOnce(&mut SqliteConnection) -> (Delivery, Option<String>) + Send>;
 
 /// Opens a fresh write connection, for when a failed commit leaves the old one in an
 /// unknown state.
@@ -54,7 +56,8 @@ pub struct WriterStats {
 }
 
 impl WriterStats {
-    /// Writes made (committed or rolled back alone), and transactions committed.
+    /// Writes in committed batches (each committed, or rolled back alone), and the
+    /// transactions committed.
     pub fn counts(&self) -> (u64, u64) {
         (
             self.writes.load(Ordering::Relaxed),
@@ -69,6 +72,16 @@ impl WriterStats {
 pub(crate) struct GroupCommitWriter {
     sender: mpsc::Sender<Message>,
     stats: Arc<WriterStats>,
+    running: Arc<AtomicBool>,
+}
+
+/// Clears the writer's running flag however its thread ends, a panic included.
+struct RunningGuard(Arc<AtomicBool>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl GroupCommitWriter {
@@ -76,11 +89,25 @@ impl GroupCommitWriter {
     pub(crate) fn start(conn: SqliteConnection, reconnect: Connect) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
-        let thread_stats = Arc::clone(&stats);
+        let running = Arc::new(AtomicBool::new(true));
+        let (thread_stats, guard) = (Arc::clone(&stats), RunningGuard(Arc::clone(&running)));
         let _thread: JoinHandle<()> = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, &reconnect, &receiver, &thread_stats))?;
-        Ok(Self { sender, stats })
+            .spawn(move || {
+                let _guard = guard;
+                run(conn, &reconnect, &receiver, &thread_stats);
+            })?;
+        Ok(Self {
+            sender,
+            stats,
+            running,
+        })
+    }
+
+    /// Whether the writer still takes writes: false once it has stopped, whatever
+    /// stopped it.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
     }
 
     /// How many writes and commits the writer has made.
@@ -98,17 +125,25 @@ impl GroupCommitWriter {
         let (answer, answered) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |conn| {
-            let outcome = span.in_scope(|| in_savepoint(conn, work));
-            Box::new(move |committed| {
-                let result = match committed {
-                    Ok(()) => outcome.map_err(super::database::classify),
-                    Err(failure) => Err(super::database::classify(anyhow!(
+            let (outcome, broken) = match span.in_scope(|| in_savepoint(conn, work)) {
+                Ok(outcome) => (Some(outcome), None),
+                Err(broken) => (None, Some(broken)),
+            };
+            let deliver: Delivery = Box::new(move |committed| {
+                let result = match (committed, outcome) {
+                    (Ok(()), Some(outcome)) => outcome.map_err(super::database::classify),
+                    (Err(failure), _) => Err(super::database::classify(anyhow!(
                         "the commit failed: {failure}"
+                    ))),
+                    // A write whose savepoint broke stops its batch: never committed.
+                    (Ok(()), None) => Err(RepositoryError::Internal(anyhow!(
+                        "a batch committed past a broken write"
                     ))),
                 };
                 // The caller may have gone (its request was abandoned): nothing to tell.
                 let _ = answer.send(result);
-            })
+            });
+            (deliver, broken)
         });
         self.sender
             .send(Message::Write(job))
@@ -135,42 +170,52 @@ impl GroupCommitWriter {
     }
 }
 
-/// The statements that give each write of a batch its savepoint. Diesel would issue
-/// them as text, parsed anew for every write; as statements of fixed text with a type
-/// of their own they are prepared once on the writer's connection and reused.
-macro_rules! fixed_statement {
-    ($name:ident, $sql:literal) => {
-        #[derive(Debug, Clone, Copy, QueryId)]
-        struct $name;
-
-        impl QueryFragment<Sqlite> for $name {
-            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-                out.push_sql($sql);
-                Ok(())
-            }
-        }
-
-        impl RunQueryDsl<SqliteConnection> for $name {}
-    };
-}
-
-fixed_statement!(Savepoint, "SAVEPOINT write");
-fixed_statement!(Release, "RELEASE write");
-fixed_statement!(RollbackTo, "ROLLBACK TO write");
-
-/// Runs `work` in a savepoint of the batch's transaction: when it fails, what it did is
-/// rolled back and the batch goes on.
+/// Runs `work` in a savepoint of the batch's transaction: when it fails (or panics),
+/// what it did is rolled back and the batch goes on.
+///
+/// # Errors
+/// When the savepoint itself could not be kept: SQLite may already have rolled the
+/// whole transaction back (a full disk, say), so the batch must not go on, or the
+/// writes after this one would commit on their own.
 fn in_savepoint<T>(
     conn: &mut SqliteConnection,
     work: impl FnOnce(&mut SqliteConnection) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    Savepoint.execute(conn)?;
-    let outcome = work(conn);
-    if outcome.is_err() {
-        RollbackTo.execute(conn)?;
+) -> Result<anyhow::Result<T>, String> {
+    Savepoint
+        .execute(conn)
+        .map_err(|e| format!("cannot open a savepoint: {e}"))?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut *conn)))
+        .unwrap_or_else(|_| Err(anyhow!("the write panicked")));
+    let closed = match &outcome {
+        Ok(_) => Release.execute(conn),
+        Err(_) => RollbackTo.execute(conn).and_then(|_| Release.execute(conn)),
+    };
+    match (closed, &outcome) {
+        (Ok(_), _) => Ok(outcome),
+        (Err(error), Ok(_)) => Err(format!("cannot release a savepoint: {error}")),
+        (Err(error), Err(cause)) => Err(format!(
+            "{cause:#}; then its savepoint could not be rolled back: {error}"
+        )),
     }
-    Release.execute(conn)?;
-    outcome
+}
+
+/// What `PRAGMA wal_checkpoint` answers: whether it could not finish.
+#[derive(QueryableByName)]
+struct Checkpoint {
+    #[diesel(sql_type = Integer)]
+    busy: i32,
+}
+
+/// Copies the whole write-ahead log into the database file and empties the log.
+fn fold_log_into_file(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    let checkpoint: Checkpoint =
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(conn)?;
+    if checkpoint.busy != 0 {
+        anyhow::bail!(
+            "a reader held the write-ahead log; SQLite folds it in when the database is next opened"
+        );
+    }
+    Ok(())
 }
 
 fn stopped() -> RepositoryError {
@@ -212,10 +257,7 @@ fn run(
             }
         }
         if let Some(done) = close {
-            let checkpointed = conn
-                .batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                .map_err(anyhow::Error::from);
-            let _ = done.send(checkpointed);
+            let _ = done.send(fold_log_into_file(&mut conn));
             return;
         }
     }
@@ -226,29 +268,42 @@ fn run(
 fn commit(conn: &mut SqliteConnection, batch: Vec<Job>, stats: &WriterStats) -> bool {
     let size = batch.len() as u64;
     let mut deliveries = Vec::with_capacity(batch.len());
+    let mut broken = None;
     // IMMEDIATE takes the write lock up front, so the batch never fails half-way when
     // upgrading from a read lock.
     let committed = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
         for job in batch {
-            deliveries.push(job(conn));
+            let (deliver, broke) = job(conn);
+            deliveries.push(deliver);
+            if let Some(reason) = broke {
+                // The writes not yet run are dropped: their callers hear that the write
+                // could not begin.
+                broken = Some(reason);
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
         }
         Ok(())
     });
-    let failure = committed.as_ref().err().map(ToString::to_string);
-    if committed.is_ok() {
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-    } else {
-        tracing::error!(
-            error = failure.as_deref().unwrap_or_default(),
+    let failure = match (&committed, broken) {
+        (Ok(()), _) => None,
+        (Err(_), Some(reason)) => Some(reason),
+        (Err(error), None) => Some(error.to_string()),
+    };
+    match &failure {
+        None => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(size, Ordering::Relaxed);
+        }
+        Some(failure) => tracing::error!(
+            error = failure.as_str(),
             writes = size,
             "a batch of writes failed to commit"
-        );
+        ),
     }
-    stats.writes.fetch_add(size, Ordering::Relaxed);
     for deliver in deliveries {
         deliver(failure.as_deref().map_or(Ok(()), Err));
     }
-    committed.is_ok()
+    failure.is_none()
 }
 
 #[cfg(test)]
@@ -258,6 +313,7 @@ mod tests {
     use std::task::Poll;
 
     use diesel::Connection;
+    use diesel::connection::SimpleConnection;
     use diesel::sql_types::{BigInt, Text};
 
     use super::*;
@@ -268,8 +324,10 @@ mod tests {
     fn open(path: &std::path::Path) -> anyhow::Result<SqliteConnection> {
         let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-             CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY NOT NULL);",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY NOT NULL); \
+             CREATE TABLE IF NOT EXISTS parents (id TEXT PRIMARY KEY NOT NULL); \
+             CREATE TABLE IF NOT EXISTS children (parent TEXT NOT NULL REFERENCES parents (id));",
         )?;
         Ok(conn)
     }
@@ -404,6 +462,98 @@ mod tests {
         assert_eq!(writer.stats().counts(), (21, 2));
         assert_eq!(count(&dir, "queued-%")?, 19, "all but the failed one");
         assert_eq!(count(&dir, "queued-7")?, 0, "nothing of the failed one");
+        Ok(())
+    }
+
+    /// `count` writes queued behind a held one, the `failing`-th doing `fail` after its note.
+    fn queue(
+        writer: &GroupCommitWriter,
+        count: usize,
+        failing: usize,
+        fail: fn(&mut SqliteConnection) -> anyhow::Result<()>,
+    ) -> impl FnOnce() -> Writes + use<> {
+        let writer = writer.clone();
+        move || -> Writes {
+            Box::pin(futures::future::join_all((0..count).map(move |i| {
+                let writer = writer.clone();
+                async move {
+                    writer
+                        .write(move |conn| {
+                            note(conn, &format!("queued-{i}"))?;
+                            if i == failing {
+                                fail(conn)?;
+                            }
+                            Ok(())
+                        })
+                        .await
+                }
+            })))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_commit_fails_answers_every_write_with_the_failure_and_the_writer_goes_on()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let writer = writer(&dir)?;
+        // A child without its parent, checked only at commit: the batch cannot commit.
+        let orphan = |conn: &mut SqliteConnection| -> anyhow::Result<()> {
+            conn.batch_execute(
+                "PRAGMA defer_foreign_keys = ON; INSERT INTO children (parent) VALUES ('none');",
+            )?;
+            Ok(())
+        };
+
+        let (_, queued) = behind_a_held_write(&writer, queue(&writer, 10, 4, orphan)).await?;
+
+        assert!(queued.iter().all(Result::is_err), "{queued:?}");
+        assert_eq!(
+            count(&dir, "queued-%")?,
+            0,
+            "nothing of the batch is stored"
+        );
+        assert_eq!(
+            writer.stats().counts(),
+            (1, 1),
+            "only the held write's batch"
+        );
+        writer.write(|conn| note(conn, "after")).await?;
+        assert_eq!(count(&dir, "after")?, 1, "the writer goes on");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_rolls_back_alone() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let writer = writer(&dir)?;
+        let panics = |_: &mut SqliteConnection| -> anyhow::Result<()> { panic!("a bug") };
+
+        let (_, queued) = behind_a_held_write(&writer, queue(&writer, 5, 2, panics)).await?;
+
+        for (i, written) in queued.iter().enumerate() {
+            assert_eq!(written.is_err(), i == 2, "write {i}");
+        }
+        assert_eq!(count(&dir, "queued-%")?, 4);
+        assert!(writer.is_running());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_its_limit_of_writes() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let writer = writer(&dir)?;
+        let writes = MAX_BATCH + 88;
+        let none = |_: &mut SqliteConnection| Ok(());
+
+        let (_, queued) =
+            behind_a_held_write(&writer, queue(&writer, writes, writes, none)).await?;
+
+        assert!(queued.iter().all(Result::is_ok));
+        assert_eq!(
+            writer.stats().counts(),
+            (writes as u64 + 1, 3),
+            "the held write, then a full batch, then the rest"
+        );
         Ok(())
     }
 
