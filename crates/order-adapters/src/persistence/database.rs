@@ -4,8 +4,8 @@
 //! transaction begins.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use diesel::connection::SimpleConnection;
@@ -146,26 +146,53 @@ impl SqliteBackend {
         self.writer.write(work).await
     }
 
-    /// Runs `work` on a read connection, right where it is asked for. A read of a local
-    /// file takes microseconds and, in WAL, never waits for the writer, so sending it to
-    /// a thread of its own would cost more in hand-offs than it saves; the reads the
-    /// service makes are bounded (one order, one page of at most 100).
+    /// Runs a short read (one order, one history) right where it is asked for, when a
+    /// read connection is free at once: a read of a local file takes microseconds and,
+    /// in WAL, never waits for the writer, so a thread of its own would cost more in
+    /// hand-offs than it saves. When none is free it waits on a blocking thread instead,
+    /// never on the worker.
     ///
     /// No transaction is opened: every read is of an order and its lines, which are
     /// written in one transaction and never changed after, or of one statement.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
-        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T>,
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        let mut conn = self.readers.get().map_err(|e| {
-            RepositoryError::Unavailable(anyhow!(e).context("no database connection"))
-        })?;
-        work(&mut conn).map_err(classify)
+        match self.readers.try_get() {
+            Some(mut conn) => work(&mut conn).map_err(classify),
+            None => self.scan(work).await,
+        }
+    }
+
+    /// Runs a read that may take a while (a listing, which may scan; the readiness
+    /// probe) on a blocking thread, so that it never holds up a worker's other requests.
+    pub(crate) async fn scan<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = readers.get().map_err(|e| {
+                    RepositoryError::Unavailable(anyhow!(e).context("no database connection"))
+                })?;
+                work(&mut conn).map_err(classify)
+            })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(RepositoryError::Internal(
+                anyhow!(e).context("database task failed"),
+            ))
+        })
     }
 }
 
-/// PostgreSQL: one pool for reads and writes, each in a transaction of its own, run on
-/// Tokio's blocking threads (libpq blocks while the server answers).
+/// PostgreSQL: one pool for reads and writes, each write in a transaction of its own,
+/// run on Tokio's blocking threads (libpq blocks while the server answers).
 #[derive(Clone)]
 pub(crate) struct PostgresBackend {
     pool: Pool<ConnectionManager<PgConnection>>,
@@ -177,6 +204,10 @@ pub(crate) struct PostgresBackend {
     /// How long a request waits for a connection before the database counts as
     /// unavailable.
     wait: Duration,
+    /// The readiness probe's own connection, so that a probe never queues behind the
+    /// requests of a busy instance (which would report a healthy database as down).
+    probe: Arc<Mutex<Option<PgConnection>>>,
+    url: Arc<str>,
 }
 
 impl PostgresBackend {
@@ -186,31 +217,13 @@ impl PostgresBackend {
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        self.in_transaction(work).await
+        self.read(|conn| conn.transaction(work)).await
     }
 
-    /// Runs `work` outside a transaction, as on SQLite: every read is of an order and its
-    /// lines, written in one transaction and never changed after, or of one statement;
-    /// a transaction would only add two round trips to the server.
+    /// Runs `work` on a pooled connection, outside a transaction, as on SQLite: every
+    /// read is of an order and its lines, written in one transaction and never changed
+    /// after, or of one statement; a transaction would only add two round trips.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
-    {
-        self.run(work).await
-    }
-
-    async fn in_transaction<T, F>(&self, work: F) -> Result<T, RepositoryError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
-    {
-        self.run(|conn| conn.transaction(work)).await
-    }
-
-    /// Runs `work` on a pooled connection, on a blocking thread taken only once a
-    /// connection is free.
-    async fn run<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
@@ -218,6 +231,8 @@ impl PostgresBackend {
         let unavailable = |cause: anyhow::Error| {
             RepositoryError::Unavailable(cause.context("no database connection"))
         };
+        // One deadline for the permit and the connection together.
+        let deadline = Instant::now() + self.wait;
         let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
             .await
             .map_err(|_| unavailable(anyhow!("none free within {:?}", self.wait)))?
@@ -227,8 +242,11 @@ impl PostgresBackend {
         let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             span.in_scope(|| {
-                let mut pooled = pool.get().map_err(|e| unavailable(anyhow!(e)))?;
-                work(&mut pooled).map_err(classify)
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut conn = pool
+                    .get_timeout(left)
+                    .map_err(|e| unavailable(anyhow!(e)))?;
+                work(&mut conn).map_err(classify)
             })
         })
         .await;
@@ -237,6 +255,37 @@ impl PostgresBackend {
                 anyhow!(e).context("database task failed"),
             ))
         })
+    }
+
+    /// A listing runs as any other read: on a blocking thread already.
+    pub(crate) async fn scan<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.read(work).await
+    }
+
+    /// Checks the database on the probe's own connection, opened afresh after a
+    /// failure.
+    async fn probe(&self) -> Result<Readiness, RepositoryError> {
+        let (probe, url) = (Arc::clone(&self.probe), Arc::clone(&self.url));
+        tokio::task::spawn_blocking(move || {
+            let mut held = probe.lock().unwrap_or_else(PoisonError::into_inner);
+            let conn = match held.as_mut() {
+                Some(conn) => conn,
+                None => held.insert(PgConnection::establish(&url).map_err(|e| {
+                    RepositoryError::Unavailable(anyhow!(e).context("cannot connect"))
+                })?),
+            };
+            let checked = readiness_of(conn, POSTGRES_MIGRATIONS).map_err(classify);
+            if checked.is_err() {
+                *held = None;
+            }
+            checked
+        })
+        .await
+        .unwrap_or_else(|e| Err(RepositoryError::Internal(anyhow!(e))))
     }
 }
 
@@ -311,15 +360,16 @@ impl Database {
     pub async fn readiness(&self) -> Result<Readiness, RepositoryError> {
         match &self.backend {
             Backend::Sqlite(sqlite) => {
+                if !sqlite.writer.is_running() {
+                    return Err(RepositoryError::Unavailable(anyhow!(
+                        "the database writer has stopped"
+                    )));
+                }
                 sqlite
-                    .read(|conn| readiness_of(conn, SQLITE_MIGRATIONS))
+                    .scan(|conn| readiness_of(conn, SQLITE_MIGRATIONS))
                     .await
             }
-            Backend::Postgres(postgres) => {
-                postgres
-                    .read(|conn| readiness_of(conn, POSTGRES_MIGRATIONS))
-                    .await
-            }
+            Backend::Postgres(postgres) => postgres.probe().await,
         }
     }
 
@@ -389,7 +439,8 @@ pub struct Readiness {
 /// How one connection pool is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUse {
-    /// `writer` or `readers` on SQLite, `shared` on PostgreSQL.
+    /// `readers` on SQLite (its writer holds one connection of its own), `shared` on
+    /// PostgreSQL.
     pub pool: &'static str,
     /// Connections open.
     pub connections: u32,
@@ -481,6 +532,8 @@ fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<Postgre
         permits: Arc::new(Semaphore::new(pool.max_size() as usize)),
         wait: options.connection_timeout,
         pool,
+        probe: Arc::new(Mutex::new(None)),
+        url: Arc::from(url),
     })
 }
 

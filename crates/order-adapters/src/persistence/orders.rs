@@ -269,7 +269,8 @@ impl OrderRepository for OrderStore {
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError> {
         let query = query.clone();
-        on_database!(self.db, read, |conn| {
+        // A listing filtered by status alone has no index of its own and may scan.
+        on_database!(self.db, scan, |conn| {
             let mut select = orders::table
                 .select(OrderRow::as_select())
                 .filter(orders::deleted_at.is_null())
