@@ -117,9 +117,21 @@ impl Inventory for DemoDirectory {
         let reservation = reservation.clone();
         let outcome: Result<(), _> = on_database!(self.db, write, |conn| {
             let id = reservation.id.to_string();
+            // The same id again is the same reservation, whatever the stock now.
+            let held: i64 = demo_reservations::table
+                .filter(demo_reservations::reservation_id.eq(&id))
+                .count()
+                .get_result(conn)?;
+            if held > 0 {
+                return Ok(());
+            }
             let mut unknown = Vec::new();
             let mut short = Vec::new();
-            for line in &reservation.lines {
+            // In product order, so that concurrent reservations lock stock rows in one
+            // order and never deadlock (PostgreSQL locks each row it updates).
+            let mut lines: Vec<_> = reservation.lines.iter().collect();
+            lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+            for line in lines {
                 let quantity = i64::from(line.quantity.get());
                 // Taking only what is there keeps stock from going negative under races;
                 // the usual case is this one statement.

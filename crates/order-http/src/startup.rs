@@ -66,7 +66,9 @@ impl Application {
                 .wrap(from_fn(request_context))
                 .configure(routes::configure)
         })
-        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        // actix counts whole seconds: round up, or a timeout under a second would
+        // cut off the requests in flight at once.
+        .shutdown_timeout(config.shutdown_timeout.as_millis().div_ceil(1000) as u64)
         // `main` decides what a signal does: actix would force-stop on SIGINT.
         .disable_signals()
         .listen(listener)?

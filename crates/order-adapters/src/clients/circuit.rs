@@ -39,7 +39,8 @@ pub enum CircuitState {
     Closed,
     /// Calls are refused at once.
     Open,
-    /// One trial call is under way; other calls are refused until it ends.
+    /// The cool-down is over: the next call is a trial, and while it is under way
+    /// other calls are refused.
     HalfOpen,
 }
 
@@ -135,9 +136,13 @@ impl CircuitBreaker {
         self.service
     }
 
-    /// What the circuit does with calls now.
+    /// What the circuit does with calls now. An open circuit whose cool-down is over
+    /// is half-open: it lets the next call through as its trial, whenever that comes.
     pub fn state(&self) -> CircuitState {
-        self.lock().public()
+        match *self.lock() {
+            State::Open { until } if Instant::now() >= until => CircuitState::HalfOpen,
+            state => state.public(),
+        }
     }
 
     /// Lets a call through, or refuses it with how long the caller should wait.
@@ -284,6 +289,11 @@ mod tests {
         let circuit = circuit();
         fail(&circuit, 3);
         tokio::time::advance(OPEN_FOR).await;
+        assert_eq!(
+            circuit.state(),
+            CircuitState::HalfOpen,
+            "shown as half-open before any call comes"
+        );
         let trial = circuit.try_call();
         assert!(trial.is_ok());
         assert_eq!(circuit.state(), CircuitState::HalfOpen);
