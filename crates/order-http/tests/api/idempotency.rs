@@ -150,6 +150,11 @@ async fn thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_rese
     }
     assert_eq!(created_bodies.len(), 1, "every 201 carries the same order");
     assert_eq!(first_answers, 1, "one request made the order");
+    // Once the race is over the key replays that one answer, byte for byte.
+    let replay = app.place_with_key(&body, "race-key").await?;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert!(created_bodies.contains(&replay.text().await?));
     assert_eq!(
         app.upstream_calls(&app.inventory, "POST", "/reservations")
             .await,

@@ -74,7 +74,9 @@ async fn readiness_reports_the_database_and_each_upstream_circuit(backend: Backe
 async fn an_open_circuit_shows_in_readiness_and_metrics_without_making_the_instance_unready(
     backend: Backend,
 ) -> TestResult {
-    let options = AppOptions::default();
+    // A cool-down longer than the test, so the circuit is still open when looked at.
+    let mut options = AppOptions::default();
+    options.upstream.circuit.open_for = std::time::Duration::from_secs(60);
     let app = spawn_app_with(backend, options.clone()).await?;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(500))

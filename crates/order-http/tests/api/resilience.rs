@@ -148,11 +148,29 @@ async fn a_service_that_refuses_connections_is_503_within_the_budget(
     Ok(())
 }
 
+/// Waits, up to 10 s, until readiness shows the customer service's circuit in `state`.
+async fn until_customer_circuit(app: &TestApp, state: &str) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready: Value = app.get("/health/ready").await?.json().await?;
+        if ready["upstreams"][0]["circuit"] == state {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the circuit never showed {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn the_circuit_opens_after_consecutive_failures_fails_fast_and_closes_after_a_good_trial(
     backend: Backend,
 ) -> TestResult {
-    let options = options();
-    let open_for = options.upstream.circuit.open_for;
+    // A cool-down long enough that the checks made while the circuit is open never
+    // race its end; its end is waited for, not slept through.
+    let mut options = options();
+    options.upstream.circuit.open_for = Duration::from_millis(1500);
     let app = spawn_app_with(backend, options).await?;
     customer_service_fails(&app).await;
     app.stock_is_plentiful().await;
@@ -170,7 +188,7 @@ async fn the_circuit_opens_after_consecutive_failures_fails_fast_and_closes_afte
 
     // After the cool-down one trial call goes through; it fails, so the circuit opens
     // for another cool-down.
-    tokio::time::sleep(open_for).await;
+    until_customer_circuit(&app, "half_open").await?;
     placement_is_503(&app).await?;
     let tried = tried + attempts();
     assert_eq!(app.upstream_calls(&app.customers, "GET", "/").await, tried);
@@ -187,7 +205,7 @@ async fn the_circuit_opens_after_consecutive_failures_fails_fast_and_closes_afte
         0,
         "still open: nothing reaches the recovered service"
     );
-    tokio::time::sleep(open_for).await;
+    until_customer_circuit(&app, "half_open").await?;
     for _ in 0..3 {
         assert_eq!(
             app.place(&order_body()).await?.status(),
@@ -195,6 +213,7 @@ async fn the_circuit_opens_after_consecutive_failures_fails_fast_and_closes_afte
         );
     }
     assert_eq!(app.listed_ids("").await?.len(), 3);
+    until_customer_circuit(&app, "closed").await?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! `POST /v1/orders`: place an order, idempotently when the client sends a key.
 
+use std::sync::{Arc, OnceLock};
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -67,15 +69,27 @@ pub async fn place_order(
     request_id: CurrentRequestId,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let placed = place(&service, &request, &request_id, &body).await;
+    // The answer rendered for the idempotency record is the answer sent: rendered once.
+    let rendered = Arc::new(OnceLock::new());
+    let placed = place(
+        &service,
+        &request,
+        &request_id,
+        &body,
+        Arc::clone(&rendered),
+    )
+    .await;
     metrics.order_placement(match &placed {
         Ok(Placement::Created(_)) => "created",
         Ok(Placement::Replayed(_)) => "replayed",
         Err(error) => error.code(),
     });
     Ok(match placed? {
-        Placement::Created(order) => created(&order),
-        Placement::Replayed(stored) => replay(&stored),
+        Placement::Created(order) => match rendered.get() {
+            Some(stored) => answer(stored, false),
+            None => created(&order),
+        },
+        Placement::Replayed(stored) => answer(&stored, true),
     })
 }
 
@@ -84,6 +98,7 @@ async fn place(
     request: &HttpRequest,
     request_id: &CurrentRequestId,
     body: &Map<String, Value>,
+    rendered: Arc<OnceLock<StoredResponse>>,
 ) -> Result<Placement, ApiError> {
     let key = idempotency_key(request)?;
     let new_order = parse_new_order(body).map_err(ApiError::validation)?;
@@ -91,13 +106,13 @@ async fn place(
         key,
         fingerprint: fingerprint(body),
     });
+    let respond = move |order: &order_domain::Order| {
+        let stored = first_response(order);
+        let _ = rendered.set(stored.clone());
+        stored
+    };
     service
-        .place_order(
-            new_order.clone(),
-            idempotency,
-            first_response,
-            &request_id.0,
-        )
+        .place_order(new_order.clone(), idempotency, respond, &request_id.0)
         .await
         .map_err(|error| placement_error(error, &new_order))
 }
@@ -143,7 +158,8 @@ fn first_response(order: &order_domain::Order) -> StoredResponse {
     StoredResponse(stored)
 }
 
-/// The answer to a placement that made `order`.
+/// The answer to a placement that made `order`, when no answer was stored for it (the
+/// request had no `Idempotency-Key`).
 fn created(order: &order_domain::Order) -> HttpResponse {
     let mut response = order_response(StatusCode::CREATED, order);
     if let Ok(value) = HeaderValue::from_str(&location(order)) {
@@ -152,8 +168,8 @@ fn created(order: &order_domain::Order) -> HttpResponse {
     response
 }
 
-/// The stored first answer again, marked as a replay.
-fn replay(stored: &StoredResponse) -> HttpResponse {
+/// The stored first answer: sent as it is the first time, marked as a replay after.
+fn answer(stored: &StoredResponse, replayed: bool) -> HttpResponse {
     let mut parts = stored.0.splitn(4, |byte| *byte == b'\n');
     let (Some(status), Some(location), Some(etag), Some(body)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -173,10 +189,12 @@ fn replay(stored: &StoredResponse) -> HttpResponse {
             response.insert_header((name, value));
         }
     }
-    response.insert_header((
-        HeaderName::from_static("idempotent-replayed"),
-        HeaderValue::from_static("true"),
-    ));
+    if replayed {
+        response.insert_header((
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        ));
+    }
     response.body(body.to_vec())
 }
 
