@@ -132,7 +132,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 #[derive(Clone)]
 pub(crate) struct SqliteBackend {
     writer: GroupCommitWriter,
-    readers: Pool<ConnectionManager<SqliteConnection>>,
+    readers: BlockingPool<SqliteConnection>,
 }
 
 impl SqliteBackend {
@@ -146,7 +146,8 @@ impl SqliteBackend {
         self.writer.write(work).await
     }
 
-    /// Runs a short read (one order, one history) right where it is asked for, when a
+    /// Runs a short read (one order, one history, one page of a listing through its
+    /// index) right where it is asked for, when a
     /// read connection is free at once: a read of a local file takes microseconds and,
     /// in WAL, never waits for the writer, so a thread of its own would cost more in
     /// hand-offs than it saves. When none is free it waits on a blocking thread instead,
@@ -159,74 +160,62 @@ impl SqliteBackend {
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        match self.readers.try_get() {
+        match self.readers.pool.try_get() {
             Some(mut conn) => work(&mut conn).map_err(classify),
-            None => self.scan(work).await,
+            None => self.readers.run(work).await,
         }
     }
 
-    /// Runs a read that may take a while (a listing, which may scan; the readiness
-    /// probe) on a blocking thread, so that it never holds up a worker's other requests.
-    pub(crate) async fn scan<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    /// Runs a read that may take a while (the readiness probe, which must be able to
+    /// time out) on a blocking thread, so that it never holds up a worker's other
+    /// requests.
+    pub(crate) async fn read_on_thread<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let mut conn = readers.get().map_err(|e| {
-                    RepositoryError::Unavailable(anyhow!(e).context("no database connection"))
-                })?;
-                work(&mut conn).map_err(classify)
-            })
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(RepositoryError::Internal(
-                anyhow!(e).context("database task failed"),
-            ))
-        })
+        self.readers.run(work).await
     }
 }
 
-/// PostgreSQL: one pool for reads and writes, each write in a transaction of its own,
-/// run on Tokio's blocking threads (libpq blocks while the server answers).
-#[derive(Clone)]
-pub(crate) struct PostgresBackend {
-    pool: Pool<ConnectionManager<PgConnection>>,
-    /// One permit per pooled connection. A request waits for a permit here, without a
-    /// thread, before it takes a blocking thread: otherwise every request beyond the
-    /// pool's size would hold a thread (its stack, its allocator's heap) only to wait
-    /// for a connection, and memory would grow with the load.
+/// A pool whose connections are used on Tokio's blocking threads (Diesel's calls
+/// block), with a thread taken only once a connection is free.
+struct BlockingPool<C: R2D2Connection + 'static> {
+    pool: Pool<ConnectionManager<C>>,
+    /// One permit per connection. A request waits for a permit here, without a thread,
+    /// before it takes a blocking thread: otherwise every request beyond the pool's
+    /// size would hold a thread (its stack, its allocator's heap) only to wait for a
+    /// connection, and memory would grow with the load.
     permits: Arc<Semaphore>,
     /// How long a request waits for a connection before the database counts as
     /// unavailable.
     wait: Duration,
-    /// The readiness probe's own connection, so that a probe never queues behind the
-    /// requests of a busy instance (which would report a healthy database as down).
-    probe: Arc<Mutex<Option<PgConnection>>>,
-    url: Arc<str>,
 }
 
-impl PostgresBackend {
-    /// Runs `work` in one transaction: all of it commits, or none.
-    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
-    {
-        self.read(|conn| conn.transaction(work)).await
+// Cloning shares the pool and its permits; the connection type need not be Clone.
+impl<C: R2D2Connection + 'static> Clone for BlockingPool<C> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            permits: Arc::clone(&self.permits),
+            wait: self.wait,
+        }
+    }
+}
+
+impl<C: R2D2Connection + 'static> BlockingPool<C> {
+    fn new(pool: Pool<ConnectionManager<C>>, wait: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(pool.max_size() as usize)),
+            pool,
+            wait,
+        }
     }
 
-    /// Runs `work` on a pooled connection, outside a transaction, as on SQLite: every
-    /// read is of an order and its lines, written in one transaction and never changed
-    /// after, or of one statement; a transaction would only add two round trips.
-    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    async fn run<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
     {
         let unavailable = |cause: anyhow::Error| {
             RepositoryError::Unavailable(cause.context("no database connection"))
@@ -256,14 +245,38 @@ impl PostgresBackend {
             ))
         })
     }
+}
 
-    /// A listing runs as any other read: on a blocking thread already.
-    pub(crate) async fn scan<T, F>(&self, work: F) -> Result<T, RepositoryError>
+/// PostgreSQL: one pool for reads and writes, each write in a transaction of its own,
+/// run on Tokio's blocking threads (libpq blocks while the server answers).
+#[derive(Clone)]
+pub(crate) struct PostgresBackend {
+    pool: BlockingPool<PgConnection>,
+    /// The readiness probe's own connection, so that a probe never queues behind the
+    /// requests of a busy instance (which would report a healthy database as down).
+    probe: Arc<Mutex<Option<PgConnection>>>,
+    url: Arc<str>,
+}
+
+impl PostgresBackend {
+    /// Runs `work` in one transaction: all of it commits, or none.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
         F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        self.read(work).await
+        self.pool.run(|conn| conn.transaction(work)).await
+    }
+
+    /// Runs `work` on a pooled connection, outside a transaction, as on SQLite: every
+    /// read is of an order and its lines, written in one transaction and never changed
+    /// after, or of one statement; a transaction would only add two round trips.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, RepositoryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.pool.run(work).await
     }
 
     /// Checks the database on the probe's own connection, opened afresh after a
@@ -366,7 +379,7 @@ impl Database {
                     )));
                 }
                 sqlite
-                    .scan(|conn| readiness_of(conn, SQLITE_MIGRATIONS))
+                    .read_on_thread(|conn| readiness_of(conn, SQLITE_MIGRATIONS))
                     .await
             }
             Backend::Postgres(postgres) => postgres.probe().await,
@@ -386,9 +399,9 @@ impl Database {
         };
         match &self.backend {
             // The writer has its one connection, always held.
-            Backend::Sqlite(sqlite) => vec![state("readers", &sqlite.readers)],
+            Backend::Sqlite(sqlite) => vec![state("readers", &sqlite.readers.pool)],
             // One pool serves both.
-            Backend::Postgres(postgres) => vec![state("shared", &postgres.pool)],
+            Backend::Postgres(postgres) => vec![state("shared", &postgres.pool.pool)],
         }
     }
 
@@ -514,7 +527,10 @@ fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Result<SqliteB
         .context("cannot start the database writer")?;
     let readers =
         pool(&url, options.pool_size, options, Some(Box::new(pragmas))).with_context(context)?;
-    Ok(SqliteBackend { writer, readers })
+    Ok(SqliteBackend {
+        writer,
+        readers: BlockingPool::new(readers, options.connection_timeout),
+    })
 }
 
 fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<PostgresBackend> {
@@ -529,9 +545,7 @@ fn open_postgres(url: &str, options: &DatabaseOptions) -> anyhow::Result<Postgre
     migrated.context("cannot apply the database migrations")?;
     drop(conn);
     Ok(PostgresBackend {
-        permits: Arc::new(Semaphore::new(pool.max_size() as usize)),
-        wait: options.connection_timeout,
-        pool,
+        pool: BlockingPool::new(pool, options.connection_timeout),
         probe: Arc::new(Mutex::new(None)),
         url: Arc::from(url),
     })

@@ -269,8 +269,9 @@ impl OrderRepository for OrderStore {
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError> {
         let query = query.clone();
-        // A listing filtered by status alone has no index of its own and may scan.
-        on_database!(self.db, scan, |conn| {
+        // Every filter has an index to page through (migrations), so a listing is a
+        // bounded read like any other.
+        on_database!(self.db, read, |conn| {
             let mut select = orders::table
                 .select(OrderRow::as_select())
                 .filter(orders::deleted_at.is_null())
