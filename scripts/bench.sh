@@ -9,6 +9,7 @@
 #   scripts/bench.sh                                  # everything: ~3 minutes
 #   BENCH_WORKLOADS="create read" BENCH_CONCURRENCY=64 BENCH_SECONDS=5 scripts/bench.sh
 #   BENCH_RECORD=no scripts/bench.sh                  # print only, record nothing
+#   BENCH_LOG=info scripts/bench.sh                   # the service's RUST_LOG (warn)
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/bench scripts/bench.sh
 #                                # on PostgreSQL: a database of its own, emptied
 #                                # before each workload (needs psql)
@@ -74,7 +75,7 @@ start_service() {
   database=$(fresh_database)
   port=$(free_port)
   ORDERS_LISTEN_ADDR="127.0.0.1:$port" ORDERS_DATABASE_URL="$database" \
-    ORDERS_LOG_FORMAT=json RUST_LOG=warn "$binary" > "$work/$name.log" 2>&1 &
+    ORDERS_LOG_FORMAT=json RUST_LOG=${BENCH_LOG:-warn} "$binary" > "$work/$name.log" 2>&1 &
   service_pid=$!
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/health/ready" > /dev/null && return 0
