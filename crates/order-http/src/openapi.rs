@@ -116,7 +116,14 @@ impl Modify for EveryChange {
                 .into_iter()
                 .flatten()
             {
-                operation.parameters.get_or_insert_with(Vec::new).extend([
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                // A handler that takes the id as an argument has it declared already,
+                // with less said of it: one declaration of a parameter is allowed.
+                parameters.retain(|parameter| {
+                    !matches!(parameter, RefOr::T(declared)
+                        if declared.name == "id" && declared.parameter_in == ParameterIn::Path)
+                });
+                parameters.extend([
                     RefOr::T(order_id_parameter()),
                     RefOr::T(if_match_parameter()),
                 ]);

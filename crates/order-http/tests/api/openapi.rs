@@ -141,6 +141,21 @@ async fn the_document_lists_every_operation_with_its_headers_and_problems(
         }
         let parameters = parameter_names(operation);
         assert!(parameters.contains(&"X-Request-Id".to_owned()));
+        // OpenAPI allows one declaration of a parameter per name and place.
+        let mut declared: Vec<(&Value, &Value)> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|parameter| (&parameter["name"], &parameter["in"]))
+            .collect();
+        let count = declared.len();
+        declared.sort_by_key(|(name, place)| (name.to_string(), place.to_string()));
+        declared.dedup();
+        assert_eq!(
+            declared.len(),
+            count,
+            "{method} {path}: a parameter declared twice"
+        );
         if *method != "get" && *path != "/v1/orders" {
             assert!(
                 parameters.contains(&"If-Match".to_owned()),
