@@ -28,14 +28,19 @@ impl OrderId {
         Self(id)
     }
 
-    /// Parses the textual form (`0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11`).
+    /// Parses the hyphenated form (`0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11`, in either
+    /// case). The other forms a UUID may take (braced, `urn:uuid:`, without hyphens)
+    /// are refused, so that an order is not named by several texts.
     ///
     /// # Errors
-    /// [`InvalidValue`] when the text is not a UUID.
+    /// [`InvalidValue`] when the text is not a hyphenated UUID.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        Uuid::try_parse(text)
-            .map(Self)
-            .map_err(|_| InvalidValue::new("must be a UUID"))
+        let refused =
+            || InvalidValue::new("must be a UUID such as 0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11");
+        if text.len() != uuid::fmt::Hyphenated::LENGTH {
+            return Err(refused());
+        }
+        Uuid::try_parse(text).map(Self).map_err(|_| refused())
     }
 
     /// The UUID itself.
@@ -560,5 +565,13 @@ mod tests {
     fn order_ids_parse_only_uuids() {
         assert!(OrderId::parse("0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11").is_ok());
         assert!(OrderId::parse("42").is_err());
+        assert!(OrderId::parse("0192F7A0-6C1E-7CC3-9A52-3F5D2F0C7B11").is_ok());
+        for other_form in [
+            "0192f7a06c1e7cc39a523f5d2f0c7b11",
+            "{0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11}",
+            "urn:uuid:0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
+        ] {
+            assert!(OrderId::parse(other_form).is_err(), "{other_form}");
+        }
     }
 }

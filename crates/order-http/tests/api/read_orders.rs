@@ -52,6 +52,26 @@ async fn an_unknown_or_malformed_order_id_is_404(backend: Backend) -> TestResult
     Ok(())
 }
 
+async fn an_order_answers_at_one_address_only(backend: Backend) -> TestResult {
+    let app = app_with_upstreams(backend).await?;
+    let order = app.placed_order(&order_body()).await?;
+    let id = order["id"].as_str().unwrap_or_default();
+    let uppercase = id.to_uppercase();
+    assert_eq!(
+        app.get(&format!("/v1/orders/{uppercase}")).await?.status(),
+        200
+    );
+    for other_form in [
+        id.replace('-', ""),
+        format!("%7B{id}%7D"),
+        format!("urn:uuid:{id}"),
+    ] {
+        let path = format!("/v1/orders/{other_form}");
+        assert_problem(app.get(&path).await?, 404, "order_not_found", &[]).await?;
+    }
+    Ok(())
+}
+
 async fn history_starts_with_the_placement(backend: Backend) -> TestResult {
     let app = app_with_upstreams(backend).await?;
     let order = app.placed_order(&order_body()).await?;
@@ -191,6 +211,7 @@ async fn the_demo_directory_serves_a_fresh_install_end_to_end(backend: Backend) 
 order_adapters::on_both_backends!(
     an_order_reads_back_with_its_etag,
     an_unknown_or_malformed_order_id_is_404,
+    an_order_answers_at_one_address_only,
     history_starts_with_the_placement,
     listing_filters_by_customer_store_and_status,
     bad_query_parameters_are_400_naming_the_parameter,
