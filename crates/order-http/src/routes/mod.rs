@@ -6,7 +6,8 @@ pub(crate) mod orders;
 pub use operations::{Operations, Upstream};
 
 use actix_web::http::Method;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::HeaderValue;
+use actix_web::{HttpRequest, HttpResponse, web};
 use order_domain::RepositoryError;
 
 use crate::error::ApiError;
@@ -124,4 +125,18 @@ pub fn repository_error(error: RepositoryError) -> ApiError {
         RepositoryError::Unavailable(_) => ApiError::service_unavailable(&error),
         RepositoryError::Internal(_) => ApiError::internal(&error),
     }
+}
+
+/// The value of a header that may be given once: two values (two `Idempotency-Key`s,
+/// say) leave it unclear which the client meant, so they are refused, not picked from.
+pub fn single_header<'a>(
+    request: &'a HttpRequest,
+    name: &str,
+) -> Result<Option<&'a HeaderValue>, ApiError> {
+    let mut values = request.headers().get_all(name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::invalid_parameter(name, "must be given once"));
+    }
+    Ok(first)
 }

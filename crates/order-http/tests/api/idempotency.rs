@@ -89,6 +89,21 @@ async fn a_key_that_is_not_1_to_255_visible_ascii_is_400_naming_the_header(
     Ok(())
 }
 
+async fn two_keys_on_one_request_are_400_and_store_nothing(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let response = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", "key-x")
+        .header("Idempotency-Key", "key-y")
+        .json(&order_body())
+        .send()
+        .await?;
+    assert_problem(response, 400, "invalid_parameter", &["Idempotency-Key"]).await?;
+    assert!(app.listed_ids("").await?.is_empty());
+    Ok(())
+}
+
 async fn a_failed_request_stores_no_outcome_and_its_key_can_be_used_again(
     backend: Backend,
 ) -> TestResult {
@@ -178,6 +193,7 @@ order_adapters::on_both_backends!(
     a_replay_returns_the_first_response_and_calls_nothing,
     a_key_reused_with_another_body_is_422,
     a_key_that_is_not_1_to_255_visible_ascii_is_400_naming_the_header,
+    two_keys_on_one_request_are_400_and_store_nothing,
     a_failed_request_stores_no_outcome_and_its_key_can_be_used_again,
     thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_reservation,
     requests_without_a_key_are_never_deduplicated,

@@ -357,6 +357,15 @@ async fn if_match_applies_a_change_only_to_that_version(backend: Backend) -> Tes
     };
     assert_problem(cancel("\"2\"").await?, 412, "precondition_failed", &[]).await?;
     assert_problem(cancel("2").await?, 400, "invalid_parameter", &["If-Match"]).await?;
+    let given_twice = app
+        .client
+        .post(app.url(&format!("/v1/orders/{id}/cancel")))
+        .header("If-Match", "\"1\"")
+        .header("If-Match", "\"7\"")
+        .json(&json!({"reason": "duplicate"}))
+        .send()
+        .await?;
+    assert_problem(given_twice, 400, "invalid_parameter", &["If-Match"]).await?;
     let order: Value = app.get(&format!("/v1/orders/{id}")).await?.json().await?;
     assert_eq!(
         (order["status"].as_str(), order["version"].as_u64()),

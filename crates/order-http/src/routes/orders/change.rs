@@ -3,7 +3,6 @@
 //! front of the one use case `OrderService::change_order`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::IF_MATCH;
 use actix_web::{Handler, HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use order_domain::{
@@ -22,7 +21,9 @@ use crate::routes::orders::requests::{
     UpdatePaymentRequest, UpdateShippingRequest,
 };
 use crate::routes::orders::view::{OrderView, order_response};
-use crate::routes::repository_error;
+use crate::routes::{repository_error, single_header};
+
+const IF_MATCH: &str = "If-Match";
 
 /// Reads a request body into the command it asks for, or every problem with it.
 pub type ParseCommand = fn(&Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>>;
@@ -103,10 +104,10 @@ async fn change(
 
 /// `If-Match: "<version>"` as given in `ETag`; `*` (or no header) matches any version.
 fn if_match(request: &HttpRequest) -> Result<Option<u32>, ApiError> {
-    let Some(value) = request.headers().get(IF_MATCH) else {
+    let Some(value) = single_header(request, IF_MATCH)? else {
         return Ok(None);
     };
-    let invalid = || ApiError::invalid_parameter("If-Match", "must be an ETag such as \"3\", or *");
+    let invalid = || ApiError::invalid_parameter(IF_MATCH, "must be an ETag such as \"3\", or *");
     let text = value.to_str().map_err(|_| invalid())?.trim();
     if text == "*" {
         return Ok(None);

@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
-use crate::routes::repository_error;
+use crate::routes::{repository_error, single_header};
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
@@ -118,7 +118,7 @@ async fn place(
 }
 
 fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+    let Some(value) = single_header(request, IDEMPOTENCY_KEY)? else {
         return Ok(None);
     };
     let text = value
