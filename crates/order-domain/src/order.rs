@@ -130,6 +130,17 @@ impl OrderLines {
     pub fn items_total(&self) -> Money {
         self.items_total
     }
+
+    /// What the order costs with `charges` on top of these lines.
+    ///
+    /// # Errors
+    /// [`TotalOverflow`] when the total exceeds [`Money::MAX_MINOR_UNITS`].
+    pub fn total_with(&self, charges: Charges) -> Result<Money, TotalOverflow> {
+        self.items_total
+            .checked_add(charges.shipping_cost)
+            .and_then(|sum| sum.checked_add(charges.tax_amount))
+            .ok_or(TotalOverflow)
+    }
 }
 
 /// `items_total + shipping_cost + tax_amount` is too large.
@@ -165,11 +176,7 @@ impl NewOrder {
         charges: Charges,
         shipping_address: Option<Address>,
     ) -> Result<Self, TotalOverflow> {
-        let total_amount = lines
-            .items_total()
-            .checked_add(charges.shipping_cost)
-            .and_then(|sum| sum.checked_add(charges.tax_amount))
-            .ok_or(TotalOverflow)?;
+        let total_amount = lines.total_with(charges)?;
         Ok(Self {
             store_id,
             customer_id,

@@ -255,6 +255,18 @@ async fn every_action_body_is_checked_field_by_field(backend: Backend) -> TestRe
             vec!["shippingAddress.country"],
         ),
         (
+            // A field of the wrong type does not hide the problems of the others.
+            Method::PUT,
+            "/shipping",
+            json!({"shippingAddress": {"line1": "x", "line2": 7, "city": "", "postalCode": "", "country": "xx"}}),
+            vec![
+                "shippingAddress.line2",
+                "shippingAddress.city",
+                "shippingAddress.postalCode",
+                "shippingAddress.country",
+            ],
+        ),
+        (
             Method::PUT,
             "/shipment/tracking",
             json!({"carrier": "", "trackingNumber": "x".repeat(65)}),

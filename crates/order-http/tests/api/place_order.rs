@@ -161,6 +161,36 @@ async fn every_invalid_field_is_named_in_one_422(backend: Backend) -> TestResult
     Ok(())
 }
 
+async fn a_wrong_total_is_named_beside_the_problems_of_unrelated_fields(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let mut body = order_body();
+    body["storeId"] = json!("");
+    body["itemsTotal"] = json!(1);
+    body["totalAmount"] = json!(1);
+    body["shippingAddress"] =
+        json!({"line1": "", "city": "Springfield", "postalCode": 62701, "country": "usa"});
+
+    let response = app.place(&body).await?;
+
+    assert_problem(
+        response,
+        422,
+        "validation_failed",
+        &[
+            "storeId",
+            "shippingAddress.postalCode",
+            "shippingAddress.line1",
+            "shippingAddress.country",
+            "itemsTotal",
+            "totalAmount",
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn composite_rules_are_422_naming_the_field(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     let cases: Vec<(Value, &str)> = vec![
@@ -355,6 +385,7 @@ order_adapters::on_both_backends!(
     a_given_address_and_currency_and_matching_totals_are_taken,
     the_reservation_names_the_order_and_carries_the_request_id,
     every_invalid_field_is_named_in_one_422,
+    a_wrong_total_is_named_beside_the_problems_of_unrelated_fields,
     composite_rules_are_422_naming_the_field,
     a_whole_number_beyond_64_bits_is_out_of_range_not_fractional,
     a_body_that_is_not_a_json_object_is_400,

@@ -305,51 +305,31 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
     };
     let claimed_items_total = fields.optional_integer("itemsTotal", &mut errors);
     let claimed_total = fields.optional_integer("totalAmount", &mut errors);
-
-    let (
-        Some(store_id),
-        Some(customer_id),
-        Some(lines),
-        Some(shipping_cost),
-        Some(tax_amount),
-        Some(currency),
-        Some(shipping_address),
-    ) = (
-        store_id,
-        customer_id,
-        lines,
-        shipping_cost,
-        tax_amount,
-        currency,
-        shipping_address,
-    )
-    else {
-        return Err(errors);
+    let charges = match (shipping_cost, tax_amount) {
+        (Some(shipping_cost), Some(tax_amount)) => Some(Charges {
+            shipping_cost,
+            tax_amount,
+        }),
+        _ => None,
     };
-    let charges = Charges {
-        shipping_cost,
-        tax_amount,
-    };
-    let items_total = lines.items_total();
-    let new_order = match NewOrder::new(
-        store_id,
-        customer_id,
-        currency,
-        lines,
-        charges,
-        shipping_address,
-    ) {
-        Ok(order) => order,
-        Err(overflow) => {
-            errors.push(FieldError::new("totalAmount", overflow.to_string()));
-            return Err(errors);
-        }
+    // A claimed total is checked as soon as what it sums is valid, so that a wrong one
+    // is named beside every other problem of the body.
+    let computed_total = match (&lines, charges) {
+        (Some(lines), Some(charges)) => lines
+            .total_with(charges)
+            .map_err(|overflow| errors.push(FieldError::new("totalAmount", overflow.to_string())))
+            .ok(),
+        _ => None,
     };
     for (name, claimed, computed) in [
-        ("itemsTotal", claimed_items_total, items_total),
-        ("totalAmount", claimed_total, new_order.total_amount()),
+        (
+            "itemsTotal",
+            claimed_items_total,
+            lines.as_ref().map(OrderLines::items_total),
+        ),
+        ("totalAmount", claimed_total, computed_total),
     ] {
-        if let Ok(Some(claimed)) = claimed
+        if let (Ok(Some(claimed)), Some(computed)) = (claimed, computed)
             && claimed != computed.minor_units()
         {
             errors.push(FieldError::new(
@@ -358,11 +338,37 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
             ));
         }
     }
-    if errors.is_empty() {
-        Ok(new_order)
-    } else {
-        Err(errors)
+
+    let (
+        Some(store_id),
+        Some(customer_id),
+        Some(lines),
+        Some(charges),
+        Some(currency),
+        Some(shipping_address),
+    ) = (
+        store_id,
+        customer_id,
+        lines,
+        charges,
+        currency,
+        shipping_address,
+    )
+    else {
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    NewOrder::new(
+        store_id,
+        customer_id,
+        currency,
+        lines,
+        charges,
+        shipping_address,
+    )
+    .map_err(|overflow| vec![FieldError::new("totalAmount", overflow.to_string())])
 }
 
 fn parse_lines(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Option<OrderLines> {
@@ -439,10 +445,13 @@ pub fn parse_address(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Optio
         postal_code: required("postalCode", errors),
         country: required("country", errors),
     };
-    if errors.len() > before {
-        return None;
-    }
-    Address::parse(input)
+    // Fields of the wrong shape are already named; the others are still checked, so
+    // that one answer names every problem of the address.
+    let misshapen: Vec<String> = errors[before..]
+        .iter()
+        .map(|error| error.field.clone())
+        .collect();
+    let address = Address::parse(input)
         .map_err(|problems| {
             for problem in problems {
                 let name = match problem.field {
@@ -453,11 +462,12 @@ pub fn parse_address(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Optio
                     AddressField::PostalCode => "postalCode",
                     AddressField::Country => "country",
                 };
-                errors.push(FieldError::new(
-                    fields.path(name),
-                    problem.problem.to_string(),
-                ));
+                let path = fields.path(name);
+                if !misshapen.contains(&path) {
+                    errors.push(FieldError::new(path, problem.problem.to_string()));
+                }
             }
         })
-        .ok()
+        .ok();
+    address.filter(|_| misshapen.is_empty())
 }
