@@ -157,7 +157,12 @@ pub trait Inventory: Send + Sync + 'static {
 /// The database failed. Adapters translate their own errors into one of these.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    /// The database cannot be reached now (no connection within the timeout, locked);
+    /// The database could not be reached (no connection within the timeout, the writer
+    /// stopped), so nothing of the work was done; trying again later may work.
+    #[error("the database is unavailable")]
+    Unreached(#[source] anyhow::Error),
+    /// The database failed while the work was under way in a way that may pass (a lost
+    /// connection, a locked database): the work may or may not have taken effect, and
     /// trying again later may work.
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),

@@ -260,6 +260,35 @@ fn when_a_commit_s_outcome_is_unknown_the_stock_is_released_only_if_the_order_is
 }
 
 #[test]
+fn when_the_database_was_never_reached_the_stock_is_released_at_once() {
+    let mut mocks = Mocks::new().with_known_customer();
+    mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
+    mocks
+        .orders
+        .expect_insert_placed_order()
+        .returning(|_, _, _| {
+            Err(RepositoryError::Unreached(anyhow::anyhow!(
+                "no connection within the timeout"
+            )))
+        });
+    mocks.orders.expect_find_order().never();
+    mocks
+        .inventory
+        .expect_release()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .releases
+        .expect_complete_release()
+        .times(1)
+        .returning(|_| Ok(()));
+    assert!(matches!(
+        place(&mocks.service(), None),
+        Err(PlaceOrderError::Repository(RepositoryError::Unreached(_)))
+    ));
+}
+
+#[test]
 fn a_reservation_without_an_answer_is_recorded_for_a_later_release_not_retried_inline() {
     let mut mocks = Mocks::new().with_known_customer();
     mocks.inventory.expect_reserve().returning(|_, _| {

@@ -218,7 +218,7 @@ impl<C: R2D2Connection + 'static> BlockingPool<C> {
         F: FnOnce(&mut C) -> anyhow::Result<T> + Send + 'static,
     {
         let unavailable = |cause: anyhow::Error| {
-            RepositoryError::Unavailable(cause.context("no database connection"))
+            RepositoryError::Unreached(cause.context("no database connection"))
         };
         // One deadline for the permit and the connection together.
         let deadline = Instant::now() + self.wait;
@@ -288,7 +288,7 @@ impl PostgresBackend {
             let conn = match held.as_mut() {
                 Some(conn) => conn,
                 None => held.insert(PgConnection::establish(&url).map_err(|e| {
-                    RepositoryError::Unavailable(anyhow!(e).context("cannot connect"))
+                    RepositoryError::Unreached(anyhow!(e).context("cannot connect"))
                 })?),
             };
             let checked = readiness_of(conn, POSTGRES_MIGRATIONS).map_err(classify);
@@ -374,7 +374,7 @@ impl Database {
         match &self.backend {
             Backend::Sqlite(sqlite) => {
                 if !sqlite.writer.is_running() {
-                    return Err(RepositoryError::Unavailable(anyhow!(
+                    return Err(RepositoryError::Unreached(anyhow!(
                         "the database writer has stopped"
                     )));
                 }
@@ -575,6 +575,8 @@ pub(crate) fn classify(error: anyhow::Error) -> RepositoryError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
     #[test]
@@ -593,6 +595,50 @@ mod tests {
         ));
         assert!(DatabaseUrl::parse("mysql://db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[tokio::test]
+    async fn work_that_gets_no_connection_in_time_is_unreached_not_begun() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let url = dir.path().join("pool.db").to_string_lossy().into_owned();
+        let options = DatabaseOptions {
+            pool_size: 1,
+            connection_timeout: Duration::from_millis(100),
+            ..DatabaseOptions::default()
+        };
+        let pool = Arc::new(BlockingPool::new(
+            pool::<SqliteConnection>(&url, 1, &options, None)?,
+            options.connection_timeout,
+        ));
+        let (started, is_started) = std::sync::mpsc::channel();
+        let (finish, may_finish) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move {
+                pool.run(move |_conn| {
+                    started.send(())?;
+                    may_finish.recv()?;
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || is_started.recv()).await??;
+
+        let begun = Arc::new(AtomicBool::new(false));
+        let waiting = {
+            let begun = Arc::clone(&begun);
+            pool.run(move |_conn| {
+                begun.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+        };
+        assert!(matches!(waiting.await, Err(RepositoryError::Unreached(_))));
+        assert!(!begun.load(Ordering::SeqCst), "the work never ran");
+
+        finish.send(())?;
+        holder.await??;
+        Ok(())
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl GroupCommitWriter {
             .map_err(|_| stopped())?;
         // A write dropped unanswered was never run: its batch could not begin.
         answered.await.unwrap_or_else(|_| {
-            Err(RepositoryError::Unavailable(anyhow!(
+            Err(RepositoryError::Unreached(anyhow!(
                 "the write could not begin a transaction"
             )))
         })
@@ -219,7 +219,7 @@ fn fold_log_into_file(conn: &mut SqliteConnection) -> anyhow::Result<()> {
 }
 
 fn stopped() -> RepositoryError {
-    RepositoryError::Unavailable(anyhow!("the database writer has stopped"))
+    RepositoryError::Unreached(anyhow!("the database writer has stopped"))
 }
 
 fn run(
@@ -568,7 +568,7 @@ mod tests {
         assert_eq!(count(&dir, "before-close")?, 1);
         assert!(matches!(
             writer.write(|conn| note(conn, "after-close")).await,
-            Err(RepositoryError::Unavailable(_))
+            Err(RepositoryError::Unreached(_))
         ));
         assert_eq!(
             std::fs::metadata(dir.path().join("notes.db-wal")).map_or(0, |m| m.len()),

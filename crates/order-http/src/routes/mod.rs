@@ -122,7 +122,9 @@ fn method_not_allowed(allow: &str) -> actix_web::Route {
 /// A database failure: a passing outage is 503, anything else 500.
 pub fn repository_error(error: RepositoryError) -> ApiError {
     match &error {
-        RepositoryError::Unavailable(_) => ApiError::service_unavailable(&error),
+        RepositoryError::Unreached(_) | RepositoryError::Unavailable(_) => {
+            ApiError::service_unavailable(&error)
+        }
         RepositoryError::Internal(_) => ApiError::internal(&error),
     }
 }
