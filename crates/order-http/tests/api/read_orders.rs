@@ -130,6 +130,12 @@ async fn bad_query_parameters_are_400_naming_the_parameter(backend: Backend) -> 
         ("status=lost", "status"),
         ("customerId=a%20b", "customerId"),
         ("cursor=garbage", "cursor"),
+        (
+            // Well-formed, but its time (`-300000000000000000` µs, 7537 BC) is before any
+            // order, and before what PostgreSQL can compare.
+            "cursor=LTMwMDAwMDAwMDAwMDAwMDAwMHwwMTkyZjdhMC02YzFlLTdjYzMtOWE1Mi0zZjVkMmYwYzdiMTE",
+            "cursor",
+        ),
         ("customer_id=cust-1", "customer_id"),
         ("limit=1&limit=2", "limit"),
     ];
