@@ -46,6 +46,7 @@ order_adapters::on_both_backends!(
     listing_pages_newest_first_with_filters_and_never_repeats_an_order,
     an_idempotency_key_is_claimed_once_then_replays_or_refuses,
     an_abandoned_claim_frees_the_key_but_only_its_own_claim,
+    expired_keys_are_deleted_in_batches_and_only_they,
     an_order_whose_claim_was_taken_over_is_not_stored,
     of_concurrent_claims_of_one_key_exactly_one_wins,
     the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restarts,
@@ -251,6 +252,50 @@ async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses(
         store.claim(&claim("key-1", "fp-2", a_day_later)?).await?,
         ClaimOutcome::Claimed,
         "past the retention window the key is free again"
+    );
+    Ok(())
+}
+
+async fn expired_keys_are_deleted_in_batches_and_only_they(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    let t0 = base_time();
+    let completed = claim("old-completed", "fp-1", t0)?;
+    store.claim(&completed).await?;
+    let (order, placed) = order("cust-1", "store-1", t0)?;
+    let completion = IdempotencyCompletion {
+        key: completed.key.clone(),
+        claimed_at: t0,
+        response: StoredResponse(b"{}".to_vec()),
+    };
+    store
+        .insert_placed_order(&order, &placed, Some(completion))
+        .await?;
+    for key in ["old-unfinished-1", "old-unfinished-2"] {
+        store.claim(&claim(key, "fp-1", t0)?).await?;
+    }
+    let recent = claim("recent", "fp-1", t0 + TimeDelta::hours(2))?;
+    store.claim(&recent).await?;
+
+    let end_of_t0_retention = t0 + TimeDelta::hours(24);
+    assert_eq!(store.forget_expired(end_of_t0_retention, 2).await?, 2);
+    assert_eq!(store.forget_expired(end_of_t0_retention, 2).await?, 1);
+    assert_eq!(store.forget_expired(end_of_t0_retention, 2).await?, 0);
+
+    // A key still held answers another body as reused; a deleted one is free.
+    for key in ["old-completed", "old-unfinished-1", "old-unfinished-2"] {
+        let other_body = claim(key, "fp-2", t0 + TimeDelta::seconds(1))?;
+        assert_eq!(
+            store.claim(&other_body).await?,
+            ClaimOutcome::Claimed,
+            "{key}"
+        );
+    }
+    let other_body = claim("recent", "fp-2", t0 + TimeDelta::hours(2))?;
+    assert_eq!(store.claim(&other_body).await?, ClaimOutcome::KeyReused);
+    assert!(
+        store.find_order(order.id()).await?.is_some(),
+        "the order outlives its key"
     );
     Ok(())
 }

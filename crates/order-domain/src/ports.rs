@@ -235,6 +235,13 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// # Errors
     /// [`RepositoryError`] when the database fails.
     async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError>;
+
+    /// Deletes up to `limit` keys whose `expires_at` is not after `now`, completed or
+    /// not, and says how many it deleted. A key claimed afresh meanwhile is kept.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; then nothing was deleted.
+    async fn forget_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, RepositoryError>;
 }
 
 /// Where in a listing a page starts: after the order with this creation time and id.

@@ -90,6 +90,10 @@ impl ReleasePolicy {
 /// winning the race to be stored.
 const MAX_CHANGE_ATTEMPTS: usize = 32;
 
+/// How many expired idempotency keys one write deletes: few enough that the writes of
+/// requests are not held up behind it.
+const EXPIRED_KEYS_PER_WRITE: u32 = 500;
+
 /// An idempotent request: its key, and what it asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentRequest {
@@ -411,6 +415,29 @@ impl OrderService {
             self.release(release).await;
         }
         Ok(count)
+    }
+
+    /// Deletes the idempotency keys whose retention has ended, a batch per write until
+    /// none is left, so that the keys kept are only those a retention window holds.
+    /// Meant to be called periodically. Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; the batches before stay deleted.
+    pub async fn forget_expired_keys(&self) -> Result<u64, RepositoryError> {
+        let now = self.ports.clock.now();
+        let mut forgotten = 0;
+        loop {
+            // Keys claimed from now on expire after `now`: the loop ends.
+            let deleted = self
+                .ports
+                .idempotency
+                .forget_expired(now, EXPIRED_KEYS_PER_WRITE)
+                .await?;
+            forgotten += u64::from(deleted);
+            if deleted < EXPIRED_KEYS_PER_WRITE {
+                return Ok(forgotten);
+            }
+        }
     }
 
     /// Carries out a business action on an order: decides it against the order's

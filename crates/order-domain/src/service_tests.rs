@@ -289,6 +289,22 @@ fn when_the_database_was_never_reached_the_stock_is_released_at_once() {
 }
 
 #[test]
+fn expired_keys_are_forgotten_a_batch_at_a_time_until_none_is_left() {
+    let mut mocks = Mocks::new();
+    let mut batches = vec![500, 500, 12].into_iter();
+    mocks
+        .idempotency
+        .expect_forget_expired()
+        .withf(|at, limit| *at == now() && *limit == 500)
+        .times(3)
+        .returning(move |_, _| Ok(batches.next().unwrap_or_default()));
+    assert_eq!(
+        block_on(mocks.service().forget_expired_keys()).ok(),
+        Some(1012)
+    );
+}
+
+#[test]
 fn a_reservation_without_an_answer_is_recorded_for_a_later_release_not_retried_inline() {
     let mut mocks = Mocks::new().with_known_customer();
     mocks.inventory.expect_reserve().returning(|_, _| {

@@ -30,7 +30,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
-    release_retries: JoinHandle<()>,
+    housekeeping: [JoinHandle<()>; 2],
 }
 
 impl Application {
@@ -45,10 +45,13 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let (service, upstreams) = order_service(config, &database, &metrics).await?;
         let service = web::Data::new(service);
-        let release_retries = tokio::spawn(retry_releases(
-            service.clone().into_inner(),
-            config.release_retry_interval,
-        ));
+        let housekeeping = [
+            tokio::spawn(retry_releases(
+                service.clone().into_inner(),
+                config.release_retry_interval,
+            )),
+            tokio::spawn(forget_expired_keys(service.clone().into_inner())),
+        ];
         let operations = web::Data::new(Operations {
             database: database.clone(),
             upstreams,
@@ -78,7 +81,7 @@ impl Application {
             port,
             server,
             database,
-            release_retries,
+            housekeeping,
         })
     }
 
@@ -101,8 +104,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
         tracing::info!("stopped serving; closing the database");
-        // Whatever the task was trying stays recorded and is tried after a restart.
-        self.release_retries.abort();
+        // What the tasks were doing stays recorded and is done after a restart.
+        for task in &self.housekeeping {
+            task.abort();
+        }
         if let Err(error) = self.database.close().await {
             tracing::warn!(error = %error, "the database did not close cleanly");
         }
@@ -142,6 +147,23 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
     let database = tokio::task::spawn_blocking(move || Database::open(&url, &options)).await??;
     tracing::info!(database = %database.describe(), "database ready");
     Ok(database)
+}
+
+/// How often expired idempotency keys are deleted.
+const FORGET_EXPIRED_KEYS_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes expired idempotency keys, forever, every minute.
+async fn forget_expired_keys(service: Arc<OrderService>) {
+    let mut ticks = tokio::time::interval(FORGET_EXPIRED_KEYS_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match service.forget_expired_keys().await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "expired idempotency keys deleted"),
+            Err(error) => tracing::warn!(error = %error, "cannot delete expired idempotency keys"),
+        }
+    }
 }
 
 /// Tries the stock releases that failed before, forever, at every `interval`.

@@ -173,6 +173,27 @@ impl IdempotencyStore for OrderStore {
             Ok(())
         })
     }
+
+    async fn forget_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let now = now.naive_utc();
+        on_database!(self.db, write, |conn| {
+            let expired: Vec<String> = k::idempotency_keys
+                .select(k::idempotency_key)
+                .filter(k::expires_at.le(now))
+                .limit(i64::from(limit))
+                .load(conn)?;
+            // Expired is checked again on the row itself: on PostgreSQL a key may be
+            // claimed afresh between the two statements.
+            let deleted = diesel::delete(
+                k::idempotency_keys
+                    .filter(k::idempotency_key.eq_any(expired))
+                    .filter(k::expires_at.le(now)),
+            )
+            .execute(conn)?;
+            Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+        })
+    }
 }
 
 #[async_trait]
