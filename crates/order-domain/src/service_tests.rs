@@ -175,33 +175,42 @@ fn a_customer_without_an_address_on_file_needs_one_in_the_request() {
     ));
 }
 
+/// Storing the order failed in a way that leaves no doubt it was not stored: a fault,
+/// or no connection at all.
 #[test]
 fn when_storing_fails_after_the_reservation_the_reservation_is_released() {
-    let mut mocks = Mocks::new().with_known_customer();
-    mocks
-        .inventory
-        .expect_reserve()
-        .times(1)
-        .returning(|_, _| Ok(()));
-    mocks
-        .orders
-        .expect_insert_placed_order()
-        .returning(|_, _, _| Err(RepositoryError::Internal(anyhow::anyhow!("disk full"))));
-    mocks
-        .inventory
-        .expect_release()
-        .with(eq(order_id()), mockall::predicate::always())
-        .times(1)
-        .returning(|_, _| Ok(()));
-    mocks
-        .releases
-        .expect_complete_release()
-        .times(1)
-        .returning(|_| Ok(()));
-    assert!(matches!(
-        place(&mocks.service(), None),
-        Err(PlaceOrderError::Repository(_))
-    ));
+    let failures: [fn() -> RepositoryError; 2] = [
+        || RepositoryError::Internal(anyhow::anyhow!("disk full")),
+        || RepositoryError::Unreached(anyhow::anyhow!("no connection within the timeout")),
+    ];
+    for failure in failures {
+        let mut mocks = Mocks::new().with_known_customer();
+        mocks
+            .inventory
+            .expect_reserve()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        mocks
+            .orders
+            .expect_insert_placed_order()
+            .returning(move |_, _, _| Err(failure()));
+        mocks.orders.expect_find_order().never();
+        mocks
+            .inventory
+            .expect_release()
+            .with(eq(order_id()), mockall::predicate::always())
+            .times(1)
+            .returning(|_, _| Ok(()));
+        mocks
+            .releases
+            .expect_complete_release()
+            .times(1)
+            .returning(|_| Ok(()));
+        assert!(matches!(
+            place(&mocks.service(), None),
+            Err(PlaceOrderError::Repository(_))
+        ));
+    }
 }
 
 /// The database stopped answering while storing the order: the commit may or may not
@@ -256,35 +265,6 @@ fn when_a_commit_s_outcome_is_unknown_the_stock_is_released_only_if_the_order_is
     assert!(matches!(
         place_with_unknown_commit(Err(()), 0),
         Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
-    ));
-}
-
-#[test]
-fn when_the_database_was_never_reached_the_stock_is_released_at_once() {
-    let mut mocks = Mocks::new().with_known_customer();
-    mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
-    mocks
-        .orders
-        .expect_insert_placed_order()
-        .returning(|_, _, _| {
-            Err(RepositoryError::Unreached(anyhow::anyhow!(
-                "no connection within the timeout"
-            )))
-        });
-    mocks.orders.expect_find_order().never();
-    mocks
-        .inventory
-        .expect_release()
-        .times(1)
-        .returning(|_, _| Ok(()));
-    mocks
-        .releases
-        .expect_complete_release()
-        .times(1)
-        .returning(|_| Ok(()));
-    assert!(matches!(
-        place(&mocks.service(), None),
-        Err(PlaceOrderError::Repository(RepositoryError::Unreached(_)))
     ));
 }
 
