@@ -132,9 +132,12 @@ impl Modify for EveryChange {
                     (
                         "400",
                         if has_body {
-                            "malformed_request (not a JSON object); invalid_parameter (If-Match)"
+                            "malformed_request (not a JSON object); invalid_parameter (If-Match \
+                             invalid or given twice; a query parameter, since this endpoint \
+                             takes none)"
                         } else {
-                            "invalid_parameter (If-Match)"
+                            "invalid_parameter (If-Match invalid or given twice; a query \
+                             parameter, since this endpoint takes none)"
                         },
                     ),
                     ("404", "order_not_found"),

@@ -5,9 +5,12 @@ pub(crate) mod orders;
 
 pub use operations::{Operations, Upstream};
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use order_domain::RepositoryError;
 
 use crate::error::ApiError;
@@ -138,7 +141,34 @@ pub fn single_header<'a>(
     let mut values = request.headers().get_all(name);
     let first = values.next();
     if values.next().is_some() {
-        return Err(ApiError::invalid_parameter(name, "must be given once"));
+        return Err(ApiError::invalid_parameter(
+            name,
+            "must be given at most once",
+        ));
     }
     Ok(first)
+}
+
+/// The query of an endpoint that takes no parameters: any is refused, as the listing
+/// refuses one it does not know, since a parameter ignored would look obeyed.
+#[derive(Debug)]
+pub struct NoQuery;
+
+impl FromRequest for NoQuery {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let given = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .map(|parameters| parameters.into_iter().next().map(|(name, _)| name))
+            .map_err(|_| ApiError::invalid_parameter("query", "is not a valid query string"));
+        ready(match given {
+            Ok(None) => Ok(NoQuery),
+            Ok(Some(name)) => Err(ApiError::invalid_parameter(
+                &name,
+                "is not a parameter of this endpoint (it takes none)",
+            )),
+            Err(invalid) => Err(invalid),
+        })
+    }
 }

@@ -62,8 +62,8 @@ fn response_schema(document: &Value, method: &str, path: &str, status: u16) -> S
 const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("post", "/v1/orders", &[201, 400, 409, 413, 422, 503]),
     ("get", "/v1/orders", &[200, 400, 503]),
-    ("get", "/v1/orders/{id}", &[200, 404, 503]),
-    ("get", "/v1/orders/{id}/history", &[200, 404, 503]),
+    ("get", "/v1/orders/{id}", &[200, 400, 404, 503]),
+    ("get", "/v1/orders/{id}/history", &[200, 400, 404, 503]),
     (
         "put",
         "/v1/orders/{id}/payment",

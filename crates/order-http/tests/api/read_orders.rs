@@ -146,6 +146,51 @@ async fn bad_query_parameters_are_400_naming_the_parameter(backend: Backend) -> 
     Ok(())
 }
 
+async fn an_endpoint_without_parameters_refuses_one_and_changes_nothing(
+    backend: Backend,
+) -> TestResult {
+    let app = app_with_upstreams(backend).await?;
+    let order = app.placed_order(&order_body()).await?;
+    let id = order["id"].as_str().unwrap_or_default();
+    for (path, parameter) in [
+        (format!("/v1/orders/{id}?fields=id"), "fields"),
+        (format!("/v1/orders/{id}/history?limit=1"), "limit"),
+    ] {
+        assert_problem(
+            app.get(&path).await?,
+            400,
+            "invalid_parameter",
+            &[parameter],
+        )
+        .await?;
+    }
+    let dry_run = app
+        .client
+        .post(app.url("/v1/orders?dryRun=true"))
+        .json(&order_body())
+        .send()
+        .await?;
+    assert_problem(dry_run, 400, "invalid_parameter", &["dryRun"]).await?;
+    let forced = app
+        .client
+        .post(app.url(&format!("/v1/orders/{id}/cancel?force=true")))
+        .json(&json!({"reason": "changed my mind"}))
+        .send()
+        .await?;
+    assert_problem(forced, 400, "invalid_parameter", &["force"]).await?;
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/v1/orders/{id}?hard=true")))
+        .send()
+        .await?;
+    assert_problem(deleted, 400, "invalid_parameter", &["hard"]).await?;
+
+    assert_eq!(app.listed_ids("").await?, [id]);
+    let unchanged: Value = app.get(&format!("/v1/orders/{id}")).await?.json().await?;
+    assert_eq!(unchanged["version"], 1);
+    Ok(())
+}
+
 async fn paging_while_orders_arrive_returns_each_original_once_newest_first(
     backend: Backend,
 ) -> TestResult {
@@ -221,6 +266,7 @@ order_adapters::on_both_backends!(
     history_starts_with_the_placement,
     listing_filters_by_customer_store_and_status,
     bad_query_parameters_are_400_naming_the_parameter,
+    an_endpoint_without_parameters_refuses_one_and_changes_nothing,
     paging_while_orders_arrive_returns_each_original_once_newest_first,
     the_demo_directory_serves_a_fresh_install_end_to_end,
 );

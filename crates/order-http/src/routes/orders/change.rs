@@ -21,7 +21,7 @@ use crate::routes::orders::requests::{
     UpdatePaymentRequest, UpdateShippingRequest,
 };
 use crate::routes::orders::view::{OrderView, order_response};
-use crate::routes::{repository_error, single_header};
+use crate::routes::{NoQuery, repository_error, single_header};
 
 const IF_MATCH: &str = "If-Match";
 
@@ -31,6 +31,7 @@ pub type ParseCommand = fn(&Map<String, Value>) -> Result<OrderCommand, Vec<Fiel
 type ChangeArgs = (
     web::Data<OrderService>,
     web::Path<String>,
+    NoQuery,
     HttpRequest,
     CurrentRequestId,
     JsonObject,
@@ -42,6 +43,7 @@ pub fn changing(
 ) -> impl Handler<ChangeArgs, Output = Result<HttpResponse, ApiError>> {
     move |service: web::Data<OrderService>,
           path: web::Path<String>,
+          _: NoQuery,
           request: HttpRequest,
           request_id: CurrentRequestId,
           JsonObject(body): JsonObject| async move {
@@ -65,6 +67,7 @@ pub fn changing(
 pub async fn delete_order(
     service: web::Data<OrderService>,
     path: web::Path<String>,
+    _: NoQuery,
     request: HttpRequest,
     request_id: CurrentRequestId,
 ) -> Result<HttpResponse, ApiError> {

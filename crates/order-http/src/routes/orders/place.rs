@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
-use crate::routes::{repository_error, single_header};
+use crate::routes::{NoQuery, repository_error, single_header};
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
@@ -49,7 +49,7 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
              ("ETag" = String, description = "The order's version, quoted: \"1\""),
              ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier answer"),
          )),
-        (status = 400, description = "malformed_request (not a JSON object); invalid_parameter (Idempotency-Key)",
+        (status = 400, description = "malformed_request (not a JSON object); invalid_parameter (Idempotency-Key invalid or given twice; a query parameter, since this endpoint takes none)",
          body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "insufficient_stock (errors[] names each short item); idempotency_request_in_progress (retry later)",
          body = Problem, content_type = "application/problem+json"),
@@ -65,6 +65,7 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
 pub async fn place_order(
     service: web::Data<OrderService>,
     metrics: web::Data<Metrics>,
+    _: NoQuery,
     request: HttpRequest,
     request_id: CurrentRequestId,
     JsonObject(body): JsonObject,

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::routes::orders::view::{HistoryEntryView, OrderView, order_response};
-use crate::routes::repository_error;
+use crate::routes::{NoQuery, repository_error};
 
 /// An id that is not a UUID names no order.
 pub fn order_id(path: &str) -> Result<OrderId, ApiError> {
@@ -31,6 +31,8 @@ pub fn read_error(error: ReadOrderError) -> ApiError {
     responses(
         (status = 200, description = "The order", body = OrderView,
          headers(("ETag" = String, description = "The order's version, quoted"))),
+        (status = 400, description = "invalid_parameter: a query parameter (this endpoint takes none)",
+         body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "order_not_found: no such order, a deleted one, or an id that is not a UUID",
          body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "service_unavailable: the database cannot be reached",
@@ -40,6 +42,7 @@ pub fn read_error(error: ReadOrderError) -> ApiError {
 pub async fn get_order(
     service: web::Data<OrderService>,
     path: web::Path<String>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let order = service
         .get_order(order_id(&path)?)
@@ -64,6 +67,8 @@ pub struct History {
     params(("id" = String, Path, format = Uuid, description = "The order's id")),
     responses(
         (status = 200, description = "The history", body = History),
+        (status = 400, description = "invalid_parameter: a query parameter (this endpoint takes none)",
+         body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "order_not_found: no order ever had this id",
          body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "service_unavailable: the database cannot be reached",
@@ -73,6 +78,7 @@ pub struct History {
 pub async fn order_history(
     service: web::Data<OrderService>,
     path: web::Path<String>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let history = service
         .order_history(order_id(&path)?)
