@@ -257,7 +257,11 @@ fn run(
             }
         }
         if let Some(done) = close {
-            let _ = done.send(fold_log_into_file(&mut conn));
+            let folded = fold_log_into_file(&mut conn);
+            // Closed before it is said to be: closing takes a lock on the file, which a
+            // connection opened right after `close` returned would otherwise run into.
+            drop(conn);
+            let _ = done.send(folded);
             return;
         }
     }
