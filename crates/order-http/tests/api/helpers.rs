@@ -175,6 +175,16 @@ impl TestApp {
             .await
     }
 
+    /// Places with a body sent as written: JSON a `Value` cannot hold, or no JSON at all.
+    pub async fn place_text(&self, body: impl Into<String>) -> reqwest::Result<Response> {
+        self.client
+            .post(self.url("/v1/orders"))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Result<Response> {
         self.client.get(self.url(path)).send().await
     }

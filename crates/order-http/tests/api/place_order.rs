@@ -239,13 +239,7 @@ async fn a_whole_number_beyond_64_bits_is_out_of_range_not_fractional(
     let body = order_body()
         .to_string()
         .replace("\"taxAmount\":300", "\"taxAmount\":100000000000000000000");
-    let response = app
-        .client
-        .post(app.url("/v1/orders"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
+    let response = app.place_text(body).await?;
     let problem = assert_problem(response, 422, "validation_failed", &["taxAmount"]).await?;
     assert_eq!(problem["errors"][0]["message"], "is out of range");
     Ok(())
@@ -254,13 +248,7 @@ async fn a_whole_number_beyond_64_bits_is_out_of_range_not_fractional(
 async fn a_body_that_is_not_a_json_object_is_400(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     for body in ["{\"storeId\": ", "[1, 2]", "", "\"text\""] {
-        let response = app
-            .client
-            .post(app.url("/v1/orders"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await?;
+        let response = app.place_text(body).await?;
         assert_problem(response, 400, "malformed_request", &[]).await?;
     }
     Ok(())
