@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::address::Address;
+use crate::event::HistoryEntry;
 use crate::lifecycle::OrderStatus;
-use crate::order::{HistoryEntry, Order};
+use crate::order::Order;
 use crate::values::{
     CustomerId, IdempotencyKey, OrderId, ProductId, Quantity, RequestFingerprint, RequestId,
     StoreId,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{instrument, warn};
 
-use crate::order::{CommandError, HistoryEntry, NewOrder, Order, OrderCommand};
+use crate::command::{NewOrder, OrderCommand};
+use crate::event::HistoryEntry;
+use crate::order::{CommandError, Order};
 use crate::ports::{
     ClaimOutcome, Clock, CustomerDirectory, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyStore, Inventory, OrderChange, OrderIdSource, OrderPage, OrderQuery,

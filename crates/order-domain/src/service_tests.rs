@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::executor::block_on;
 use mockall::predicate::eq;
 
-use crate::order::tests::{address, line, new_order};
-use crate::order::{CommandError, Order, OrderCommand};
+use crate::command::OrderCommand;
+use crate::order::{CommandError, Order};
 use crate::ports::{
     ClaimOutcome, Customer, MockClock, MockCustomerDirectory, MockIdempotencyStore, MockInventory,
     MockOrderIdSource, MockOrderRepository, MockReleaseOutbox, PendingRelease, RepositoryError,
@@ -17,6 +17,7 @@ use crate::service::{
     ChangeOrderError, IdempotencyPolicy, IdempotentRequest, OrderService, PlaceOrderError,
     Placement, Ports, ReleasePolicy,
 };
+use crate::test_support::{address, line, new_order};
 use crate::values::{CustomerId, IdempotencyKey, OrderId, RequestFingerprint, RequestId};
 
 fn now() -> DateTime<Utc> {

@@ -1,0 +1,197 @@
+//! What happened to an order: the event each change records, and the history entry
+//! that carries it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::details::PaymentMethod;
+use crate::lifecycle::OrderStatus;
+use crate::values::{
+    CancellationReason, Carrier, Currency, Money, PaymentReference, TrackingNumber,
+};
+
+/// A change to an order, recorded in its history. Each change bumps the version.
+///
+/// Its serde form, `{"event": "<name>", "data": {…}}` with camelCase data fields, is
+/// the published shape of the event: the history shows it and stores keep it.
+/// Exhaustive on purpose: every adapter that stores or shows events must handle a new
+/// one, so adding a variant is a breaking change of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum OrderEvent {
+    /// The order was placed.
+    #[serde(rename_all = "camelCase")]
+    OrderPlaced {
+        /// What it costs in all.
+        total_amount: Money,
+        /// In which currency.
+        currency: Currency,
+        /// How many lines it has.
+        item_count: usize,
+    },
+    /// Payment details were given or replaced.
+    #[serde(rename_all = "camelCase")]
+    PaymentInfoUpdated {
+        /// The means of payment (the provider's token is kept off the history).
+        method: PaymentMethod,
+    },
+    /// The payment went through.
+    #[serde(rename_all = "camelCase")]
+    PaymentConfirmed {
+        /// The provider's reference of the payment.
+        payment_reference: PaymentReference,
+        /// The amount paid.
+        amount: Money,
+    },
+    /// The shipping address changed.
+    #[serde(rename_all = "camelCase")]
+    ShippingAddressUpdated {
+        /// The new address.
+        shipping_address: Address,
+    },
+    /// Tracking was set (shipping the order) or corrected.
+    #[serde(rename_all = "camelCase")]
+    ShipmentTrackingSet {
+        /// The carrier.
+        carrier: Carrier,
+        /// The tracking number.
+        tracking_number: TrackingNumber,
+    },
+    /// The customer received the order.
+    #[serde(rename_all = "camelCase")]
+    DeliveryConfirmed {
+        /// When.
+        delivered_at: DateTime<Utc>,
+    },
+    /// The order was canceled.
+    #[serde(rename_all = "camelCase")]
+    OrderCanceled {
+        /// Why.
+        reason: CancellationReason,
+    },
+    /// The order was soft-deleted.
+    OrderDeleted {},
+}
+
+impl OrderEvent {
+    /// The event's name in the API and in storage (`order_placed`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OrderPlaced { .. } => "order_placed",
+            Self::PaymentInfoUpdated { .. } => "payment_info_updated",
+            Self::PaymentConfirmed { .. } => "payment_confirmed",
+            Self::ShippingAddressUpdated { .. } => "shipping_address_updated",
+            Self::ShipmentTrackingSet { .. } => "shipment_tracking_set",
+            Self::DeliveryConfirmed { .. } => "delivery_confirmed",
+            Self::OrderCanceled { .. } => "order_canceled",
+            Self::OrderDeleted {} => "order_deleted",
+        }
+    }
+}
+
+/// One entry of an order's history: what happened, how the status moved, when, and
+/// which version of the order it produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// What happened.
+    pub event: OrderEvent,
+    /// The status before; `None` for the order's first entry.
+    pub from_status: Option<OrderStatus>,
+    /// The status after.
+    pub to_status: OrderStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The version of the order this change produced.
+    pub version: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::test_support::address;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(seconds)
+    }
+
+    /// Every variant with the JSON it is stored as. The stored history of every order
+    /// ever placed is in this form, so a change here is a migration, not a refactor.
+    fn every_event() -> Vec<(OrderEvent, Value)> {
+        let parsed = (|| -> Result<_, crate::InvalidValue> {
+            Ok(vec![
+                (
+                    OrderEvent::OrderPlaced {
+                        total_amount: Money::from_minor_units(3800)?,
+                        currency: Currency::USD,
+                        item_count: 2,
+                    },
+                    json!({"event": "order_placed",
+                           "data": {"totalAmount": 3800, "currency": "USD", "itemCount": 2}}),
+                ),
+                (
+                    OrderEvent::PaymentInfoUpdated {
+                        method: PaymentMethod::BankTransfer,
+                    },
+                    json!({"event": "payment_info_updated", "data": {"method": "bank_transfer"}}),
+                ),
+                (
+                    OrderEvent::PaymentConfirmed {
+                        payment_reference: PaymentReference::parse("pay_1")?,
+                        amount: Money::from_minor_units(3800)?,
+                    },
+                    json!({"event": "payment_confirmed",
+                           "data": {"paymentReference": "pay_1", "amount": 3800}}),
+                ),
+                (
+                    OrderEvent::ShippingAddressUpdated {
+                        shipping_address: address(),
+                    },
+                    json!({"event": "shipping_address_updated",
+                           "data": {"shippingAddress": {"line1": "1 Main St", "line2": null,
+                                    "city": "Springfield", "region": null,
+                                    "postalCode": "62701", "country": "US"}}}),
+                ),
+                (
+                    OrderEvent::ShipmentTrackingSet {
+                        carrier: Carrier::parse("UPS")?,
+                        tracking_number: TrackingNumber::parse("1Z9")?,
+                    },
+                    json!({"event": "shipment_tracking_set",
+                           "data": {"carrier": "UPS", "trackingNumber": "1Z9"}}),
+                ),
+                (
+                    OrderEvent::DeliveryConfirmed {
+                        delivered_at: at(1_700_000_000),
+                    },
+                    json!({"event": "delivery_confirmed",
+                           "data": {"deliveredAt": "2023-11-14T22:13:20Z"}}),
+                ),
+                (
+                    OrderEvent::OrderCanceled {
+                        reason: CancellationReason::parse("changed my mind")?,
+                    },
+                    json!({"event": "order_canceled", "data": {"reason": "changed my mind"}}),
+                ),
+                (
+                    OrderEvent::OrderDeleted {},
+                    json!({"event": "order_deleted", "data": {}}),
+                ),
+            ])
+        })();
+        parsed.unwrap_or_else(|e| panic!("bad test event: {e}"))
+    }
+
+    #[test]
+    fn every_event_is_stored_in_its_pinned_shape_and_read_back() -> Result<(), serde_json::Error> {
+        for (event, stored) in every_event() {
+            assert_eq!(serde_json::to_value(&event)?, stored, "{}", event.name());
+            assert_eq!(stored["event"], event.name());
+            let back: OrderEvent = serde_json::from_value(stored)?;
+            assert_eq!(back, event);
+        }
+        Ok(())
+    }
+}
