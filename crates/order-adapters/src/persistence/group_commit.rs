@@ -131,8 +131,8 @@ impl GroupCommitWriter {
             };
             let deliver: Delivery = Box::new(move |committed| {
                 let result = match (committed, outcome) {
-                    (Ok(()), Some(outcome)) => outcome.map_err(super::database::classify),
-                    (Err(failure), _) => Err(super::database::classify(anyhow!(
+                    (Ok(()), Some(outcome)) => outcome.map_err(super::errors::classify),
+                    (Err(failure), _) => Err(super::errors::classify(anyhow!(
                         "the commit failed: {failure}"
                     ))),
                     // A write whose savepoint broke stops its batch: never committed.

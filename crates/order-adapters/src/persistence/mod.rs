@@ -1,11 +1,20 @@
 //! Persistence: the store of orders on an embedded SQLite file or on PostgreSQL.
 
 pub(crate) mod database;
+mod errors;
 pub(crate) mod fixed;
 mod group_commit;
+mod migrations;
 mod orders;
+mod pool;
+mod postgres;
 mod rows;
 pub(crate) mod schema;
+mod sqlite;
+mod url;
 
-pub use database::{Database, DatabaseOptions, DatabaseUrl, PoolUse, Readiness, masked_url};
+pub use database::Database;
+pub use migrations::Readiness;
 pub use orders::OrderStore;
+pub use pool::{DatabaseOptions, PoolUse};
+pub use url::{DatabaseUrl, masked_url};
