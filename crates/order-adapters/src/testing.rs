@@ -3,12 +3,12 @@
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl};
+use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
 use tempfile::TempDir;
 use uuid::Uuid;
 
 use crate::persistence::database::on_database;
-use crate::persistence::schema::pending_releases;
+use crate::persistence::schema::effects;
 use crate::persistence::{Database, DatabaseUrl};
 
 /// The variable that names the PostgreSQL server tests may use.
@@ -79,13 +79,15 @@ impl TestDatabase {
     }
 }
 
-/// How many stock releases `database` still owes the inventory: recorded, and so to be
-/// tried again. Reads only; the service's retries go on undisturbed.
+/// How many stock releases `database` still owes the inventory: recorded (a placement's
+/// guard among them), and so to be made or tried again. Reads only; the service's
+/// retries go on undisturbed.
 ///
 /// # Errors
 /// When the database fails.
 pub async fn owed_releases(database: &Database) -> anyhow::Result<i64> {
-    let owed = on_database!(database, read, |conn| Ok(pending_releases::table
+    let owed = on_database!(database, read, |conn| Ok(effects::table
+        .filter(effects::kind.eq("release_reservation"))
         .count()
         .get_result::<i64>(conn)?));
     Ok(owed?)

@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, TimeDelta, Utc};
 use order_adapters::testing::{Backend, TestDatabase};
 use order_adapters::{Database, DatabaseOptions, DemoDirectory, OrderStore};
 use order_domain::{
     Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory, CustomerId,
-    IdempotencyClaim, IdempotencyCompletion, IdempotencyKey, IdempotencyStore, Inventory, Money,
-    NewOrder, Order, OrderChange, OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository,
-    OrderStatus, PageSize, PendingRelease, ProductId, Quantity, ReleaseOutbox, RequestFingerprint,
-    RequestId, Reservation, ReservationError, ReservationLine, SaveOutcome, StoreId,
-    StoredResponse, UncheckedAddress,
+    DueEffect, Effect, EffectOutbox, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
+    IdempotencyKey, IdempotencyStore, InsertOutcome, Inventory, Money, NewOrder, Order,
+    OrderChange, OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository, OrderStatus,
+    PageSize, PendingEffect, ProductId, Quantity, RequestFingerprint, RequestId, Reservation,
+    ReservationError, ReservationLine, SaveOutcome, StoreId, StoredResponse, UncheckedAddress,
 };
 use uuid::Uuid;
 
@@ -53,9 +55,12 @@ order_adapters::on_both_backends!(
     concurrent_demo_reservations_never_oversell,
     the_demo_customers_come_from_the_data_file,
     a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on,
-    a_recorded_release_can_be_postponed_and_survives_a_restart,
+    a_recorded_effect_can_be_postponed_and_survives_a_restart,
+    a_taken_effect_stays_taken_when_recorded_again,
+    a_placement_s_guard_decides_between_storing_the_order_and_releasing_its_stock,
+    a_claim_records_the_placement_s_guard_with_it,
     claims_racing_abandons_of_one_key_never_fail,
-    concurrent_takers_never_take_one_release_twice,
+    concurrent_takers_never_take_one_effect_twice,
     concurrent_releases_of_one_demo_reservation_give_its_stock_back_once,
 );
 
@@ -122,14 +127,77 @@ fn query() -> OrderQuery {
     }
 }
 
-fn claim(key: &str, fingerprint: &str, now: DateTime<Utc>) -> anyhow::Result<IdempotencyClaim> {
+/// The guard a placement of `order` records before it reserves stock.
+fn guard(order: OrderId) -> PendingEffect {
+    PendingEffect::new(
+        Effect::ReleaseReservation {
+            reservation_id: order,
+            may_land_late: true,
+        },
+        RequestId::generate(),
+    )
+}
+
+/// A claim of `key` by a request placing `order`, with the service's default windows:
+/// 24 h of retention, abandoned after 60 s.
+fn claim(key: &str, fingerprint: &str, order: OrderId) -> anyhow::Result<IdempotencyClaim> {
     Ok(IdempotencyClaim {
         key: IdempotencyKey::parse(key)?,
         fingerprint: RequestFingerprint::new(fingerprint),
-        now,
-        expires_at: now + TimeDelta::hours(24),
-        abandoned_before: now - TimeDelta::seconds(60),
+        order_id: order,
+        retention: Duration::from_secs(24 * 60 * 60),
+        abandon_after: Duration::from_secs(60),
+        guard: guard(order),
     })
+}
+
+fn new_id() -> OrderId {
+    OrderId::from_uuid(Uuid::now_v7())
+}
+
+/// Stores a placed order as an unkeyed placement does: its guard first, then the order.
+async fn store_placed(store: &OrderStore, order: &Order, placed: &HistoryEntry) -> TestResult {
+    let guard = guard(order.id());
+    store
+        .record_effect(&DueEffect {
+            effect: guard.clone(),
+            due_in: Duration::from_secs(60),
+        })
+        .await?;
+    let stored = store
+        .insert_placed_order(order, placed, None, &guard.effect.id())
+        .await?;
+    anyhow::ensure!(stored == InsertOutcome::Stored, "not stored: {stored:?}");
+    Ok(())
+}
+
+/// Completes `claim` with `order` (whose id must be the claim's) and `response`.
+async fn complete(
+    store: &OrderStore,
+    claim: &IdempotencyClaim,
+    order: &Order,
+    placed: &HistoryEntry,
+    response: StoredResponse,
+) -> Result<InsertOutcome, order_domain::RepositoryError> {
+    let completion = IdempotencyCompletion {
+        key: claim.key.clone(),
+        order_id: claim.order_id,
+        response,
+    };
+    store
+        .insert_placed_order(order, placed, Some(completion), &claim.guard.effect.id())
+        .await
+}
+
+/// Claims until the claim succeeds, within a deadline: for claims that may take over
+/// another only once the database's clock has moved past it.
+async fn claimed_eventually(store: &OrderStore, claim: &IdempotencyClaim) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.claim(claim).await? != ClaimOutcome::Claimed {
+        anyhow::ensure!(Instant::now() < deadline, "never claimed");
+        tokio::task::yield_now().await;
+    }
+    Ok(())
 }
 
 async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening(
@@ -137,9 +205,7 @@ async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening(
 ) -> TestResult {
     let test = TestDb::new(backend)?;
     let (order, placed) = order("cust-1", "store-1", base_time())?;
-    test.store()
-        .insert_placed_order(&order, &placed, None)
-        .await?;
+    store_placed(&test.store(), &order, &placed).await?;
 
     let reopened = OrderStore::new(test.reopen()?);
     assert_eq!(reopened.find_order(order.id()).await?, Some(order.clone()));
@@ -164,7 +230,7 @@ async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order(
         let at = base_time() + TimeDelta::seconds(i / 2);
         let customer = if i % 3 == 0 { "cust-a" } else { "cust-b" };
         let (order, placed) = order(customer, "store-1", at)?;
-        store.insert_placed_order(&order, &placed, None).await?;
+        store_placed(&store, &order, &placed).await?;
         placed_ids.push((order.created_at(), order.id()));
     }
     placed_ids.sort();
@@ -216,42 +282,28 @@ async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses(
 ) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = test.store();
-    let now = base_time();
-    let first = claim("key-1", "fp-1", now)?;
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    let first = claim("key-1", "fp-1", order.id())?;
     assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
     assert_eq!(
-        store.claim(&claim("key-1", "fp-1", now)?).await?,
+        store.claim(&claim("key-1", "fp-1", new_id())?).await?,
         ClaimOutcome::InProgress
     );
     assert_eq!(
-        store.claim(&claim("key-1", "fp-2", now)?).await?,
+        store.claim(&claim("key-1", "fp-2", new_id())?).await?,
         ClaimOutcome::KeyReused
     );
 
-    let (order, placed) = order("cust-1", "store-1", now)?;
     let response = StoredResponse(b"{\"id\":1}".to_vec());
-    let completion = IdempotencyCompletion {
-        key: first.key.clone(),
-        claimed_at: first.now,
-        response: response.clone(),
-    };
-    store
-        .insert_placed_order(&order, &placed, Some(completion))
-        .await?;
+    let stored = complete(&store, &first, &order, &placed, response.clone()).await?;
+    assert_eq!(stored, InsertOutcome::Stored);
     assert_eq!(
-        store.claim(&claim("key-1", "fp-1", now)?).await?,
+        store.claim(&claim("key-1", "fp-1", new_id())?).await?,
         ClaimOutcome::Replay(response)
     );
     assert_eq!(
-        store.claim(&claim("key-1", "fp-2", now)?).await?,
+        store.claim(&claim("key-1", "fp-2", new_id())?).await?,
         ClaimOutcome::KeyReused
-    );
-
-    let a_day_later = now + TimeDelta::hours(24);
-    assert_eq!(
-        store.claim(&claim("key-1", "fp-2", a_day_later)?).await?,
-        ClaimOutcome::Claimed,
-        "past the retention window the key is free again"
     );
     Ok(())
 }
@@ -259,39 +311,47 @@ async fn an_idempotency_key_is_claimed_once_then_replays_or_refuses(
 async fn expired_keys_are_deleted_in_batches_and_only_they(backend: Backend) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = test.store();
-    let t0 = base_time();
-    let completed = claim("old-completed", "fp-1", t0)?;
-    store.claim(&completed).await?;
-    let (order, placed) = order("cust-1", "store-1", t0)?;
-    let completion = IdempotencyCompletion {
-        key: completed.key.clone(),
-        claimed_at: t0,
-        response: StoredResponse(b"{}".to_vec()),
+    // Kept for no time at all: expired as soon as claimed.
+    let expiring = |key: &str| -> anyhow::Result<IdempotencyClaim> {
+        Ok(IdempotencyClaim {
+            retention: Duration::ZERO,
+            ..claim(key, "fp-1", new_id())?
+        })
     };
-    store
-        .insert_placed_order(&order, &placed, Some(completion))
-        .await?;
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    let completed = IdempotencyClaim {
+        order_id: order.id(),
+        guard: guard(order.id()),
+        ..expiring("old-completed")?
+    };
+    store.claim(&completed).await?;
+    complete(
+        &store,
+        &completed,
+        &order,
+        &placed,
+        StoredResponse(b"{}".to_vec()),
+    )
+    .await?;
     for key in ["old-unfinished-1", "old-unfinished-2"] {
-        store.claim(&claim(key, "fp-1", t0)?).await?;
+        store.claim(&expiring(key)?).await?;
     }
-    let recent = claim("recent", "fp-1", t0 + TimeDelta::hours(2))?;
-    store.claim(&recent).await?;
+    store.claim(&claim("recent", "fp-1", new_id())?).await?;
 
-    let end_of_t0_retention = t0 + TimeDelta::hours(24);
-    assert_eq!(store.forget_expired(end_of_t0_retention, 2).await?, 2);
-    assert_eq!(store.forget_expired(end_of_t0_retention, 2).await?, 1);
-    assert_eq!(store.forget_expired(end_of_t0_retention, 2).await?, 0);
+    assert_eq!(store.forget_expired(2).await?, 2);
+    assert_eq!(store.forget_expired(2).await?, 1);
+    assert_eq!(store.forget_expired(2).await?, 0);
 
     // A key still held answers another body as reused; a deleted one is free.
     for key in ["old-completed", "old-unfinished-1", "old-unfinished-2"] {
-        let other_body = claim(key, "fp-2", t0 + TimeDelta::seconds(1))?;
+        let other_body = claim(key, "fp-2", new_id())?;
         assert_eq!(
             store.claim(&other_body).await?,
             ClaimOutcome::Claimed,
             "{key}"
         );
     }
-    let other_body = claim("recent", "fp-2", t0 + TimeDelta::hours(2))?;
+    let other_body = claim("recent", "fp-2", new_id())?;
     assert_eq!(store.claim(&other_body).await?, ClaimOutcome::KeyReused);
     assert!(
         store.find_order(order.id()).await?.is_some(),
@@ -303,42 +363,93 @@ async fn expired_keys_are_deleted_in_batches_and_only_they(backend: Backend) -> 
 async fn an_abandoned_claim_frees_the_key_but_only_its_own_claim(backend: Backend) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = test.store();
-    let first = claim("key-1", "fp-1", base_time())?;
+    let first = claim("key-1", "fp-1", new_id())?;
     assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
     store.abandon(&first).await?;
-    assert_eq!(store.claim(&first).await?, ClaimOutcome::Claimed);
+    let second = claim("key-1", "fp-1", new_id())?;
+    assert_eq!(store.claim(&second).await?, ClaimOutcome::Claimed);
 
     // A process that died holds the key until its claim counts as abandoned; then
     // another request takes over, and the dead claim can no longer free it.
-    let later = claim("key-1", "fp-1", base_time() + TimeDelta::seconds(61))?;
-    assert_eq!(store.claim(&later).await?, ClaimOutcome::Claimed);
-    store.abandon(&first).await?;
-    assert_eq!(store.claim(&later).await?, ClaimOutcome::InProgress);
+    let impatient = IdempotencyClaim {
+        abandon_after: Duration::ZERO,
+        ..claim("key-1", "fp-1", new_id())?
+    };
+    claimed_eventually(&store, &impatient).await?;
+    store.abandon(&second).await?;
+    assert_eq!(
+        store.claim(&claim("key-1", "fp-1", new_id())?).await?,
+        ClaimOutcome::InProgress
+    );
     Ok(())
 }
 
 async fn an_order_whose_claim_was_taken_over_is_not_stored(backend: Backend) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = test.store();
-    let first = claim("key-1", "fp-1", base_time())?;
-    store.claim(&first).await?;
-    let takeover = claim("key-1", "fp-1", base_time() + TimeDelta::seconds(61))?;
-    assert_eq!(store.claim(&takeover).await?, ClaimOutcome::Claimed);
-
     let (order, placed) = order("cust-1", "store-1", base_time())?;
-    let completion = IdempotencyCompletion {
-        key: first.key.clone(),
-        claimed_at: first.now,
-        response: StoredResponse(vec![]),
+    let first = claim("key-1", "fp-1", order.id())?;
+    store.claim(&first).await?;
+    let takeover = IdempotencyClaim {
+        abandon_after: Duration::ZERO,
+        ..claim("key-1", "fp-1", new_id())?
     };
+    claimed_eventually(&store, &takeover).await?;
+
     assert!(
-        store
-            .insert_placed_order(&order, &placed, Some(completion))
+        complete(&store, &first, &order, &placed, StoredResponse(vec![]))
             .await
             .is_err()
     );
     assert_eq!(store.find_order(order.id()).await?, None);
     assert!(store.order_history(order.id()).await?.is_empty());
+    // Nothing of the failed transaction stands: the guard is still there to give the
+    // stock back.
+    assert!(
+        store
+            .take_effect(&first.guard.effect.id(), Duration::from_secs(30))
+            .await?
+    );
+    Ok(())
+}
+
+async fn a_claim_records_the_placement_s_guard_with_it(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    let claimed = claim("key-1", "fp-1", new_id())?;
+    assert_eq!(store.claim(&claimed).await?, ClaimOutcome::Claimed);
+    // Not due before the claim counts as abandoned.
+    assert!(
+        store
+            .take_due_effects(Duration::from_secs(30), 10)
+            .await?
+            .is_empty()
+    );
+    let refused = claim("key-1", "fp-1", new_id())?;
+    assert_eq!(store.claim(&refused).await?, ClaimOutcome::InProgress);
+    assert!(
+        !store
+            .take_effect(&refused.guard.effect.id(), Duration::from_secs(30))
+            .await?,
+        "a claim refused records no guard"
+    );
+    assert!(
+        store
+            .take_effect(&claimed.guard.effect.id(), Duration::from_secs(30))
+            .await?
+    );
+
+    // A guard due at once, as when the claim is abandoned after no time at all.
+    let abandoned = IdempotencyClaim {
+        abandon_after: Duration::ZERO,
+        ..claim("key-2", "fp-1", new_id())?
+    };
+    store.claim(&abandoned).await?;
+    let due = store.take_due_effects(Duration::from_secs(30), 10).await?;
+    assert_eq!(
+        due.iter().map(|e| &e.effect).collect::<Vec<_>>(),
+        vec![&abandoned.guard.effect]
+    );
     Ok(())
 }
 
@@ -349,7 +460,7 @@ async fn of_concurrent_claims_of_one_key_exactly_one_wins(backend: Backend) -> T
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             store
-                .claim(&claim("race", "fp", base_time())?)
+                .claim(&claim("race", "fp", new_id())?)
                 .await
                 .map_err(anyhow::Error::from)
         })
@@ -459,7 +570,17 @@ async fn the_demo_customers_come_from_the_data_file(backend: Backend) -> TestRes
     Ok(())
 }
 
-fn cancel(order: &Order, at: DateTime<Utc>) -> anyhow::Result<OrderChange> {
+fn release_of(order: &Order) -> anyhow::Result<PendingEffect> {
+    Ok(PendingEffect::new(
+        Effect::ReleaseReservation {
+            reservation_id: order.id(),
+            may_land_late: false,
+        },
+        RequestId::parse("req-1")?,
+    ))
+}
+
+fn cancel(order: &Order, at: DateTime<Utc>, due_in: Duration) -> anyhow::Result<OrderChange> {
     let mut changed = order.clone();
     let (entry, _) = changed.apply(
         OrderCommand::Cancel {
@@ -471,12 +592,10 @@ fn cancel(order: &Order, at: DateTime<Utc>) -> anyhow::Result<OrderChange> {
         order: changed,
         entry,
         previous_version: order.version(),
-        release: Some(PendingRelease {
-            reservation_id: order.id(),
-            request_id: RequestId::parse("req-1")?,
-            attempts: 0,
-            due_at: at + TimeDelta::seconds(1),
-        }),
+        effects: vec![DueEffect {
+            effect: release_of(order)?,
+            due_in,
+        }],
     })
 }
 
@@ -486,14 +605,14 @@ async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_
     let test = TestDb::new(backend)?;
     let store = test.store();
     let (order, placed) = order("cust-1", "store-1", base_time())?;
-    store.insert_placed_order(&order, &placed, None).await?;
+    store_placed(&store, &order, &placed).await?;
 
     let later = base_time() + TimeDelta::seconds(5);
-    let change = cancel(&order, later)?;
+    let change = cancel(&order, later, Duration::ZERO)?;
     assert_eq!(store.save_change(&change).await?, SaveOutcome::Saved);
     // A second change decided on version 1 lost the race: nothing of it is stored.
-    let mut stale = cancel(&order, later)?;
-    stale.release = None;
+    let mut stale = cancel(&order, later, Duration::ZERO)?;
+    stale.effects[0].effect.attempts = 7;
     assert_eq!(
         store.save_change(&stale).await?,
         SaveOutcome::VersionConflict
@@ -505,71 +624,128 @@ async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_
     let history = store.order_history(order.id()).await?;
     assert_eq!(history, vec![placed, change.entry.clone()]);
 
-    assert!(
-        store.take_due_releases(later, later, 10).await?.is_empty(),
-        "not due yet"
-    );
-    let due_at = later + TimeDelta::seconds(1);
-    let taken = store
-        .take_due_releases(due_at, due_at + TimeDelta::seconds(30), 10)
-        .await?;
+    let lease = Duration::from_secs(30);
+    let taken = store.take_due_effects(lease, 10).await?;
     assert_eq!(
         taken,
-        vec![
-            change
-                .release
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("no release"))?
-        ]
+        vec![release_of(&order)?],
+        "the winner's release only"
     );
     assert!(
-        store
-            .take_due_releases(due_at, due_at, 10)
-            .await?
-            .is_empty(),
+        store.take_due_effects(lease, 10).await?.is_empty(),
         "hidden while tried"
     );
-    store.complete_release(order.id()).await?;
+    store
+        .complete_effect(&release_of(&order)?.effect.id())
+        .await?;
     assert!(
-        store
-            .take_due_releases(due_at + TimeDelta::hours(1), due_at, 10)
+        !store
+            .take_effect(&release_of(&order)?.effect.id(), lease)
             .await?
-            .is_empty()
     );
     Ok(())
 }
 
-async fn a_recorded_release_can_be_postponed_and_survives_a_restart(
+async fn a_recorded_effect_can_be_postponed_and_survives_a_restart(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    let effect = PendingEffect {
+        attempts: 1,
+        ..guard(new_id())
+    };
+    store
+        .record_effect(&DueEffect {
+            effect: effect.clone(),
+            due_in: Duration::ZERO,
+        })
+        .await?;
+    let postponed = PendingEffect {
+        attempts: 2,
+        ..effect
+    };
+    store
+        .record_effect(&DueEffect {
+            effect: postponed.clone(),
+            due_in: Duration::from_secs(3600),
+        })
+        .await?;
+
+    let reopened = OrderStore::new(test.reopen()?);
+    let lease = Duration::from_secs(30);
+    assert!(
+        reopened.take_due_effects(lease, 10).await?.is_empty(),
+        "postponed"
+    );
+    store
+        .record_effect(&DueEffect {
+            effect: postponed.clone(),
+            due_in: Duration::ZERO,
+        })
+        .await?;
+    assert_eq!(reopened.take_due_effects(lease, 10).await?, vec![postponed]);
+    Ok(())
+}
+
+async fn a_taken_effect_stays_taken_when_recorded_again(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    let effect = guard(new_id());
+    let id = effect.effect.id();
+    let due_now = DueEffect {
+        effect: effect.clone(),
+        due_in: Duration::ZERO,
+    };
+    store.record_effect(&due_now).await?;
+    assert_eq!(store.take_due_effects(Duration::ZERO, 10).await?.len(), 1);
+    // Recorded again (a failed try's retry): due again, but still taken, so a
+    // placement can no longer forget it as its own.
+    store.record_effect(&due_now).await?;
+    assert!(!store.take_effect(&id, Duration::from_secs(30)).await?);
+    assert_eq!(
+        store.take_due_effects(Duration::from_secs(30), 10).await?,
+        vec![effect]
+    );
+    Ok(())
+}
+
+async fn a_placement_s_guard_decides_between_storing_the_order_and_releasing_its_stock(
     backend: Backend,
 ) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = test.store();
-    let release = PendingRelease {
-        reservation_id: OrderId::from_uuid(Uuid::now_v7()),
-        request_id: RequestId::parse("req-9")?,
-        attempts: 1,
-        due_at: base_time(),
-    };
-    store.record_release(&release).await?;
-    let postponed = PendingRelease {
-        attempts: 2,
-        due_at: base_time() + TimeDelta::seconds(4),
-        ..release
-    };
-    store.record_release(&postponed).await?;
+    let lease = Duration::from_secs(30);
 
-    let reopened = OrderStore::new(test.reopen()?);
+    // Stored first: the guard is forgotten with it, and can no longer be taken.
+    let (kept, placed) = order("cust-1", "store-1", base_time())?;
+    store_placed(&store, &kept, &placed).await?;
     assert!(
-        reopened
-            .take_due_releases(base_time(), base_time(), 10)
+        !store
+            .take_effect(&guard(kept.id()).effect.id(), lease)
             .await?
-            .is_empty()
     );
-    let later = base_time() + TimeDelta::seconds(4);
+
+    // Taken first (the placement counted as abandoned): the order is not stored.
+    let (dropped, placed) = order("cust-1", "store-1", base_time())?;
+    let dropped_guard = guard(dropped.id());
+    store
+        .record_effect(&DueEffect {
+            effect: dropped_guard.clone(),
+            due_in: Duration::from_secs(60),
+        })
+        .await?;
+    assert!(store.take_effect(&dropped_guard.effect.id(), lease).await?);
+    assert!(
+        !store.take_effect(&dropped_guard.effect.id(), lease).await?,
+        "taken once"
+    );
     assert_eq!(
-        reopened.take_due_releases(later, later, 10).await?,
-        vec![postponed]
+        store
+            .insert_placed_order(&dropped, &placed, None, &dropped_guard.effect.id())
+            .await?,
+        InsertOutcome::GuardTaken
     );
+    assert_eq!(store.find_order(dropped.id()).await?, None);
+    assert!(store.order_history(dropped.id()).await?.is_empty());
     Ok(())
 }
 
@@ -599,12 +775,11 @@ async fn claims_racing_abandons_of_one_key_never_fail(backend: Backend) -> TestR
     let store = Arc::new(test.store());
     // Each task claims the key and, when it gets it, gives it up again at once, so that
     // claims keep finding the key taken, then gone, then taken by someone else.
-    let racers = (0..8).map(|task| {
+    let racers = (0..8).map(|_| {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
-            for round in 0..25 {
-                let at = base_time() + TimeDelta::microseconds(task * 1000 + round);
-                let attempt = claim("contested", "fp", at)?;
+            for _ in 0..25 {
+                let attempt = claim("contested", "fp", new_id())?;
                 if store.claim(&attempt).await? == ClaimOutcome::Claimed {
                     store.abandon(&attempt).await?;
                 }
@@ -618,35 +793,32 @@ async fn claims_racing_abandons_of_one_key_never_fail(backend: Backend) -> TestR
     Ok(())
 }
 
-async fn concurrent_takers_never_take_one_release_twice(backend: Backend) -> TestResult {
+async fn concurrent_takers_never_take_one_effect_twice(backend: Backend) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = Arc::new(test.store());
-    for i in 0..40 {
+    for _ in 0..40 {
         store
-            .record_release(&PendingRelease {
-                reservation_id: OrderId::from_uuid(Uuid::now_v7()),
-                request_id: RequestId::parse("req-1")?,
-                attempts: 1,
-                due_at: base_time() + TimeDelta::microseconds(i),
+            .record_effect(&DueEffect {
+                effect: guard(new_id()),
+                due_in: Duration::ZERO,
             })
             .await?;
     }
-    let due = base_time() + TimeDelta::seconds(1);
     let takers = (0..4).map(|_| {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             store
-                .take_due_releases(due, due + TimeDelta::seconds(30), 100)
+                .take_due_effects(Duration::from_secs(30), 100)
                 .await
                 .map_err(anyhow::Error::from)
         })
     });
     let mut taken = Vec::new();
     for outcome in await_all(takers).await {
-        taken.extend(outcome??.into_iter().map(|r| r.reservation_id));
+        taken.extend(outcome??.into_iter().map(|e| e.effect.id()));
     }
     let distinct: std::collections::HashSet<_> = taken.iter().collect();
-    assert_eq!(taken.len(), 40, "every due release taken");
+    assert_eq!(taken.len(), 40, "every due effect taken");
     assert_eq!(distinct.len(), 40, "none taken twice");
     Ok(())
 }

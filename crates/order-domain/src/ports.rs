@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::address::Address;
+use crate::effect::{EffectId, PendingEffect};
 use crate::event::HistoryEntry;
 use crate::lifecycle::OrderStatus;
 use crate::order::Order;
@@ -184,13 +185,17 @@ pub struct IdempotencyClaim {
     pub key: IdempotencyKey,
     /// What the request asks, to tell a replay from a reuse.
     pub fingerprint: RequestFingerprint,
-    /// Now.
-    pub now: DateTime<Utc>,
-    /// When the key may be used afresh (the retention window's end).
-    pub expires_at: DateTime<Utc>,
-    /// An unfinished claim made before this instant was abandoned (its process died)
-    /// and may be taken over.
-    pub abandoned_before: DateTime<Utc>,
+    /// The order this request places: it identifies the claim among the claims of the
+    /// key over time.
+    pub order_id: OrderId,
+    /// How long a completed key replays its first response.
+    pub retention: Duration,
+    /// How long an unfinished claim is honoured: past it, the claim counts as abandoned
+    /// by a process that died, and the key may be claimed afresh.
+    pub abandon_after: Duration,
+    /// The placement's durable trace, recorded with the claim and due when the claim
+    /// counts as abandoned (see [`OrderRepository::insert_placed_order`]).
+    pub guard: PendingEffect,
 }
 
 /// What a claim found.
@@ -211,20 +216,26 @@ pub enum ClaimOutcome {
 pub struct IdempotencyCompletion {
     /// The key claimed.
     pub key: IdempotencyKey,
-    /// When it was claimed ([`IdempotencyClaim::now`]): identifies this request's claim.
-    pub claimed_at: DateTime<Utc>,
+    /// The order its claim places ([`IdempotencyClaim::order_id`]).
+    pub order_id: OrderId,
     /// What the first request answered.
     pub response: StoredResponse,
 }
 
 /// Decides which one request processes an idempotency key.
+///
+/// Times (when a claim was made, when it counts as abandoned, when a key expires) are
+/// the store's own clock's, the database's where it is shared, so that instances whose
+/// clocks disagree never take over each other's claims early.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims `claim.key` for this request, atomically: of concurrent claims of one
     /// key, across processes too, exactly one gets [`ClaimOutcome::Claimed`]. A
-    /// completed key past its `expires_at`, or an unfinished claim older than
-    /// `abandoned_before`, is claimed afresh.
+    /// completed key past its retention, or an unfinished claim older than its
+    /// `abandon_after`, is claimed afresh. A successful claim records `claim.guard` in
+    /// the same transaction, due `claim.abandon_after` from now, as
+    /// [`EffectOutbox::record_effect`] would.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails; then nothing was claimed.
@@ -237,12 +248,12 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// [`RepositoryError`] when the database fails.
     async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError>;
 
-    /// Deletes up to `limit` keys whose `expires_at` is not after `now`, completed or
-    /// not, and says how many it deleted. A key claimed afresh meanwhile is kept.
+    /// Deletes up to `limit` keys whose retention has ended, completed or not, and says
+    /// how many it deleted. A key claimed afresh meanwhile is kept.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails; then nothing was deleted.
-    async fn forget_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, RepositoryError>;
+    async fn forget_expired(&self, limit: u32) -> Result<u32, RepositoryError>;
 }
 
 /// Where in a listing a page starts: after the order with this creation time and id.
@@ -315,8 +326,9 @@ pub struct OrderChange {
     pub entry: HistoryEntry,
     /// The version the change was decided on.
     pub previous_version: u32,
-    /// The change gives the stock back: record the release so it cannot be lost.
-    pub release: Option<PendingRelease>,
+    /// What the change asks of the world beyond the database, recorded with it so that
+    /// it cannot be lost.
+    pub effects: Vec<DueEffect>,
 }
 
 /// Whether a change was stored.
@@ -328,48 +340,69 @@ pub enum SaveOutcome {
     VersionConflict,
 }
 
-/// A stock reservation to give back, kept until the inventory has confirmed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingRelease {
-    /// The reservation (the order's id).
-    pub reservation_id: OrderId,
-    /// The request that caused it, passed on to the inventory.
-    pub request_id: RequestId,
-    /// Failed attempts so far.
-    pub attempts: u32,
-    /// When to try next.
-    pub due_at: DateTime<Utc>,
+/// Whether a placed order was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored, and its guard forgotten.
+    Stored,
+    /// The placement's guard was taken (the placement counted as abandoned, and its
+    /// reservation is being released): nothing was stored.
+    GuardTaken,
 }
 
-/// Keeps the releases of stock reservations that have not succeeded yet, so that a
-/// release is never lost: recorded in the same transaction as the change that caused it
-/// (see [`OrderRepository::save_change`]), or on its own when a placement fails.
+/// An effect to record, and when it falls due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEffect {
+    /// The effect.
+    pub effect: PendingEffect,
+    /// How long from now (by the store's clock) until a worker may carry it out.
+    pub due_in: Duration,
+}
+
+/// Keeps the effects that have not been done yet, so that none is ever lost: each is
+/// recorded before it is done (with the change that makes it necessary, see
+/// [`OrderRepository::save_change`], or before the call that does it), and forgotten
+/// only once done.
+///
+/// An effect taken by a worker (see [`EffectOutbox::take_due_effects`] and
+/// [`EffectOutbox::take_effect`]) stays taken: a later record of it reschedules it but
+/// never makes it untaken again. That is what lets a placement's guard decide between
+/// the placement and the release of its reservation (see
+/// [`OrderRepository::insert_placed_order`]). Times are the store's own clock's.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait ReleaseOutbox: Send + Sync + 'static {
-    /// Records a release to make (again, if it was recorded before).
+pub trait EffectOutbox: Send + Sync + 'static {
+    /// Records an effect, due `due_in` from now; an effect recorded before with the
+    /// same [`crate::Effect::id`] is replaced.
     ///
     /// # Errors
-    /// [`RepositoryError`] when the database fails.
-    async fn record_release(&self, release: &PendingRelease) -> Result<(), RepositoryError>;
+    /// [`RepositoryError`] when the database fails; then nothing was recorded.
+    async fn record_effect(&self, effect: &DueEffect) -> Result<(), RepositoryError>;
 
-    /// Takes up to `limit` releases due at `now` and hides them from other takers until
-    /// `hidden_until`, so that instances sharing the database rarely try one together.
+    /// Takes the effect `id` to carry it out now, hidden from other workers for
+    /// `lease`, if it is recorded and nobody has taken it yet; says whether it did.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; then nothing was taken.
+    async fn take_effect(&self, id: &EffectId, lease: Duration) -> Result<bool, RepositoryError>;
+
+    /// Takes up to `limit` due effects, oldest due first, and hides each from other
+    /// workers for `lease`, so that instances sharing the database rarely try one
+    /// together.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails.
-    async fn take_due_releases(
+    async fn take_due_effects(
         &self,
-        now: DateTime<Utc>,
-        hidden_until: DateTime<Utc>,
+        lease: Duration,
         limit: u32,
-    ) -> Result<Vec<PendingRelease>, RepositoryError>;
+    ) -> Result<Vec<PendingEffect>, RepositoryError>;
 
-    /// Forgets a release the inventory confirmed.
+    /// Forgets a done effect.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails.
-    async fn complete_release(&self, reservation_id: OrderId) -> Result<(), RepositoryError>;
+    async fn complete_effect(&self, id: &EffectId) -> Result<(), RepositoryError>;
 }
 
 /// Keeps orders and their histories.
@@ -377,7 +410,12 @@ pub trait ReleaseOutbox: Send + Sync + 'static {
 #[async_trait]
 pub trait OrderRepository: Send + Sync + 'static {
     /// Stores a new order, its first history entry and, when given, the idempotency
-    /// key's outcome, in one transaction: all of it or nothing.
+    /// key's outcome, in one transaction: all of it or nothing. The same transaction
+    /// forgets the placement's guard (`guard`, an effect that releases the order's
+    /// reservation), but only if no worker has taken it: a guard taken means that its
+    /// placement counted as abandoned and the reservation is being given back, and then
+    /// nothing is stored ([`InsertOutcome::GuardTaken`]). So of a placement and the
+    /// release of its stock exactly one wins, whatever the timing.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails or the claim on `completion.key`
@@ -387,7 +425,8 @@ pub trait OrderRepository: Send + Sync + 'static {
         order: &Order,
         placed: &HistoryEntry,
         completion: Option<IdempotencyCompletion>,
-    ) -> Result<(), RepositoryError>;
+        guard: &EffectId,
+    ) -> Result<InsertOutcome, RepositoryError>;
 
     /// The order with this id, soft-deleted or not; `None` when there is none.
     ///
@@ -401,8 +440,8 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// [`RepositoryError`] when the database fails.
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError>;
 
-    /// Stores a change of an order, its history entry and, when asked, a pending release
-    /// of its stock reservation, in one transaction — but only if the stored order is
+    /// Stores a change of an order, its history entry and the effects it asks for (as
+    /// [`EffectOutbox::record_effect`] records them), in one transaction — but only if the stored order is
     /// still at `change.previous_version`, so that of two concurrent changes decided on
     /// the same version, across processes too, only one is stored.
     ///

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 pub use order_adapters::{CallPolicy, DatabaseUrl};
 use order_adapters::{CircuitSettings, DatabaseOptions, masked_url};
+use order_domain::{EffectPolicy, PlacementPolicy};
 use tracing_subscriber::EnvFilter;
 
 /// A variable that is set to something the service cannot use.
@@ -40,8 +41,12 @@ pub struct Config {
     pub log_filter: String,
     /// How long SIGTERM waits for requests in flight (`ORDERS_SHUTDOWN_TIMEOUT_MS`).
     pub shutdown_timeout: Duration,
-    /// How often failed stock releases are looked at again.
+    /// How often due effects (stock releases, …) are looked for.
     pub release_retry_interval: Duration,
+    /// How placements are kept safe against retries, hang-ups and crashes.
+    pub placement_policy: PlacementPolicy,
+    /// How effects outside the database are carried out and tried again.
+    pub effect_policy: EffectPolicy,
 }
 
 impl Config {
@@ -171,6 +176,8 @@ impl Config {
             log_filter,
             shutdown_timeout: millis("ORDERS_SHUTDOWN_TIMEOUT_MS", Duration::from_secs(30))?,
             release_retry_interval: Duration::from_secs(1),
+            placement_policy: PlacementPolicy::default(),
+            effect_policy: EffectPolicy::default(),
         })
     }
 

@@ -232,6 +232,19 @@ impl ApiError {
         error
     }
 
+    /// 503 `service_unavailable`: the placement ran past the time after which it counts
+    /// as abandoned, and was given up (its stock is given back).
+    pub fn placement_abandoned() -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service unavailable",
+            "The placement took too long and was given up; nothing was stored. Retry later.",
+        );
+        error.0.retry_after_seconds = Some(1);
+        error
+    }
+
     /// 422 `idempotency_key_reused`.
     pub fn idempotency_key_reused() -> Self {
         Self::new(

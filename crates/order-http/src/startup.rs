@@ -13,10 +13,7 @@ use order_adapters::{
     Database, DemoDirectory, HttpCustomerDirectory, HttpInventory, OrderStore, SystemClock,
     UpstreamSettings, UuidV7Ids,
 };
-use order_domain::{
-    CustomerDirectory, IdempotencyPolicy, Inventory, OrderService, Ports, ReleasePolicy,
-    UpstreamService,
-};
+use order_domain::{CustomerDirectory, Inventory, OrderService, Ports, UpstreamService};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -46,7 +43,7 @@ impl Application {
         let (service, upstreams) = order_service(config, &database, &metrics).await?;
         let service = web::Data::new(service);
         let housekeeping = [
-            tokio::spawn(retry_releases(
+            tokio::spawn(run_due_effects(
                 service.clone().into_inner(),
                 config.release_retry_interval,
             )),
@@ -166,14 +163,14 @@ async fn forget_expired_keys(service: Arc<OrderService>) {
     }
 }
 
-/// Tries the stock releases that failed before, forever, at every `interval`.
-async fn retry_releases(service: Arc<OrderService>, interval: Duration) {
+/// Carries out the due effects (stock releases, …), forever, at every `interval`.
+async fn run_due_effects(service: Arc<OrderService>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(error) = service.retry_due_releases().await {
-            tracing::warn!(error = %error, "cannot read the releases to retry");
+        if let Err(error) = service.run_due_effects().await {
+            tracing::warn!(error = %error, "cannot read the due effects");
         }
     }
 }
@@ -227,10 +224,10 @@ async fn order_service(
             inventory,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
-            releases: store,
+            effects: store,
         },
-        IdempotencyPolicy::default(),
-        ReleasePolicy::default(),
+        config.placement_policy,
+        config.effect_policy,
     );
     Ok((service, upstreams))
 }

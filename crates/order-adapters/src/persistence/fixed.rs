@@ -78,11 +78,10 @@ impl QueryId for TakeStock<'_> {
 }
 
 /// Records an idempotency key's outcome, if the key is still claimed by the request
-/// that claimed it at `claimed_at` and not completed.
+/// that places `order_id` and not completed.
 #[derive(Debug)]
 pub(crate) struct CompleteKey<'a> {
     pub key: &'a str,
-    pub claimed_at: NaiveDateTime,
     pub order_id: &'a str,
     pub response: &'a [u8],
     pub completed_at: NaiveDateTime,
@@ -96,16 +95,14 @@ where
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE idempotency_keys SET order_id = ");
-        out.push_bind_param::<Text, _>(self.order_id)?;
-        out.push_sql(", response_body = ");
+        out.push_sql("UPDATE idempotency_keys SET response_body = ");
         out.push_bind_param::<Binary, _>(self.response)?;
         out.push_sql(", completed_at = ");
         out.push_bind_param::<Timestamp, _>(&self.completed_at)?;
         out.push_sql(" WHERE idempotency_key = ");
         out.push_bind_param::<Text, _>(self.key)?;
-        out.push_sql(" AND completed_at IS NULL AND claimed_at = ");
-        out.push_bind_param::<Timestamp, _>(&self.claimed_at)?;
+        out.push_sql(" AND completed_at IS NULL AND order_id = ");
+        out.push_bind_param::<Text, _>(self.order_id)?;
         Ok(())
     }
 }

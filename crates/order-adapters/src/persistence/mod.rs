@@ -1,6 +1,8 @@
 //! Persistence: the store of orders on an embedded SQLite file or on PostgreSQL.
 
+mod clock;
 pub(crate) mod database;
+mod effects;
 mod errors;
 pub(crate) mod fixed;
 mod group_commit;

@@ -1,24 +1,24 @@
-//! The order repository, the idempotency store and the release outbox, on either
-//! database.
+//! The order repository and the idempotency store, on either database.
 
 use std::collections::HashMap;
 
 use anyhow::bail;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use order_domain::{
-    ClaimOutcome, HistoryEntry, IdempotencyClaim, IdempotencyCompletion, IdempotencyStore, Order,
-    OrderChange, OrderId, OrderPage, OrderQuery, OrderRepository, PagePosition, PendingRelease,
-    ReleaseOutbox, RepositoryError, RequestId, SaveOutcome, StoredResponse,
+    ClaimOutcome, DueEffect, EffectId, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
+    IdempotencyStore, InsertOutcome, Order, OrderChange, OrderId, OrderPage, OrderQuery,
+    OrderRepository, PagePosition, RepositoryError, SaveOutcome, StoredResponse,
 };
 
+use super::clock::DatabaseNow;
 use super::database::{Database, on_database};
+use super::effects::{effect_row, record_effect};
 use super::fixed::CompleteKey;
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
-use super::schema::{idempotency_keys, order_history, order_items, orders, pending_releases};
+use super::schema::{effects, idempotency_keys, order_history, order_items, orders};
 
 /// The item rows of these orders, by order id, each in line order. A macro so that it
 /// runs on either backend's connection.
@@ -37,20 +37,6 @@ macro_rules! load_items {
     }};
 }
 
-/// Records a release, or replaces the record of it. A macro so that it runs on either
-/// backend's connection.
-macro_rules! upsert_release {
-    ($conn:expr, $release:expr) => {{
-        diesel::insert_into(pending_releases::table)
-            .values($release)
-            .on_conflict(pending_releases::reservation_id)
-            .do_update()
-            .set($release)
-            .execute($conn)?;
-        anyhow::Ok(())
-    }};
-}
-
 // Rows are looked up by key with `get_result`, never `first`: `first` binds `LIMIT 1`,
 // and SQLite re-prepares a statement whenever a bound LIMIT is bound again (it may
 // change the plan), which is to say on every execution.
@@ -58,11 +44,11 @@ macro_rules! upsert_release {
 /// How often a claim looks at a key afresh when it changed between two statements.
 const CLAIM_ROUNDS: usize = 3;
 
-/// Orders, their histories, idempotency keys and pending releases, kept in one
+/// Orders, their histories, idempotency keys and the effects not yet done, kept in one
 /// database (SQLite or PostgreSQL).
 #[derive(Debug, Clone)]
 pub struct OrderStore {
-    db: Database,
+    pub(crate) db: Database,
 }
 
 impl OrderStore {
@@ -77,28 +63,38 @@ impl OrderStore {
 struct KeyRow {
     fingerprint: String,
     response_body: Option<Vec<u8>>,
-    claimed_at: chrono::NaiveDateTime,
     completed_at: Option<chrono::NaiveDateTime>,
-    expires_at: chrono::NaiveDateTime,
 }
 
 #[async_trait]
 impl IdempotencyStore for OrderStore {
     async fn claim(&self, claim: &IdempotencyClaim) -> Result<ClaimOutcome, RepositoryError> {
         use idempotency_keys::dsl as k;
-        let claim = claim.clone();
+        let guard = effect_row(&DueEffect {
+            effect: claim.guard.clone(),
+            due_in: claim.abandon_after,
+        })
+        .map_err(RepositoryError::Internal)?;
+        let key = claim.key.as_str().to_owned();
+        let fingerprint = claim.fingerprint.as_str().to_owned();
+        let order_id = claim.order_id.to_string();
+        let now = DatabaseNow::now();
+        let expires_at = DatabaseNow::plus(claim.retention);
+        let abandoned_before = DatabaseNow::minus(claim.abandon_after);
         on_database!(self.db, write, |conn| {
-            let key = claim.key.as_str();
-            let now = claim.now.naive_utc();
             let fresh_claim = (
-                k::fingerprint.eq(claim.fingerprint.as_str()),
-                k::order_id.eq(None::<String>),
+                k::fingerprint.eq(&fingerprint),
+                k::order_id.eq(Some(&order_id)),
                 k::response_body.eq(None::<Vec<u8>>),
                 k::claimed_at.eq(now),
                 k::completed_at.eq(None::<chrono::NaiveDateTime>),
-                k::expires_at.eq(claim.expires_at.naive_utc()),
+                k::expires_at.eq(expires_at),
             );
-            let abandoned_before = claim.abandoned_before.naive_utc();
+            // The key expired, or its claim was abandoned by a request that never
+            // finished: the key is free to be claimed afresh.
+            let free = k::expires_at.le(now).or(k::completed_at
+                .is_null()
+                .and(k::claimed_at.lt(abandoned_before)));
             // On PostgreSQL each statement sees the latest commits, so the key's row may
             // change between them: a claim may be abandoned after the insert found it,
             // or completed after it was read. Each step re-checks what it relies on,
@@ -106,44 +102,29 @@ impl IdempotencyStore for OrderStore {
             for _ in 0..CLAIM_ROUNDS {
                 // The primary key makes exactly one of concurrent inserts succeed.
                 let inserted = diesel::insert_into(k::idempotency_keys)
-                    .values((k::idempotency_key.eq(key), fresh_claim.clone()))
+                    .values((k::idempotency_key.eq(&key), fresh_claim.clone()))
                     .on_conflict_do_nothing()
                     .execute(conn)?;
-                if inserted == 1 {
+                // Only if it is still free when updated: a claim completed or taken over
+                // since it was looked at is never wiped.
+                let claimed = inserted == 1
+                    || diesel::update(k::idempotency_keys.find(&key).filter(free))
+                        .set(fresh_claim.clone())
+                        .execute(conn)?
+                        == 1;
+                if claimed {
+                    record_effect!(conn, &guard)?;
                     return Ok(ClaimOutcome::Claimed);
                 }
                 let Some(existing) = k::idempotency_keys
-                    .find(key)
+                    .find(&key)
                     .select(KeyRow::as_select())
                     .get_result(conn)
                     .optional()?
                 else {
-                    continue; // Abandoned since the insert: insert again.
+                    continue; // Deleted since the insert: insert again.
                 };
-                let expired = existing.expires_at <= now;
-                let abandoned =
-                    existing.completed_at.is_none() && existing.claimed_at < abandoned_before;
-                if expired || abandoned {
-                    // Only if it is still expired or abandoned and nobody took it over
-                    // since it was read: a claim completed meanwhile is never wiped.
-                    let taken = diesel::update(
-                        k::idempotency_keys
-                            .find(key)
-                            .filter(k::claimed_at.eq(existing.claimed_at))
-                            .filter(
-                                k::expires_at.le(now).or(k::completed_at
-                                    .is_null()
-                                    .and(k::claimed_at.lt(abandoned_before))),
-                            ),
-                    )
-                    .set(fresh_claim.clone())
-                    .execute(conn)?;
-                    if taken == 1 {
-                        return Ok(ClaimOutcome::Claimed);
-                    }
-                    continue;
-                }
-                if existing.fingerprint != claim.fingerprint.as_str() {
+                if existing.fingerprint != fingerprint {
                     return Ok(ClaimOutcome::KeyReused);
                 }
                 return Ok(match existing.response_body {
@@ -161,22 +142,22 @@ impl IdempotencyStore for OrderStore {
     async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError> {
         use idempotency_keys::dsl as k;
         let key = claim.key.as_str().to_owned();
-        let claimed_at = claim.now.naive_utc();
+        let order_id = claim.order_id.to_string();
         on_database!(self.db, write, |conn| {
             diesel::delete(
                 k::idempotency_keys
                     .find(key)
                     .filter(k::completed_at.is_null())
-                    .filter(k::claimed_at.eq(claimed_at)),
+                    .filter(k::order_id.eq(order_id)),
             )
             .execute(conn)?;
             Ok(())
         })
     }
 
-    async fn forget_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, RepositoryError> {
+    async fn forget_expired(&self, limit: u32) -> Result<u32, RepositoryError> {
         use idempotency_keys::dsl as k;
-        let now = now.naive_utc();
+        let now = DatabaseNow::now();
         on_database!(self.db, write, |conn| {
             let expired: Vec<String> = k::idempotency_keys
                 .select(k::idempotency_key)
@@ -203,11 +184,21 @@ impl OrderRepository for OrderStore {
         order: &Order,
         placed: &HistoryEntry,
         completion: Option<IdempotencyCompletion>,
-    ) -> Result<(), RepositoryError> {
+        guard: &EffectId,
+    ) -> Result<InsertOutcome, RepositoryError> {
         let (order_row, item_rows) = order_rows(order);
         let history = history_row(order.id(), placed).map_err(RepositoryError::Internal)?;
         let completed_at = order.created_at().naive_utc();
+        let guard = guard.as_str().to_owned();
         on_database!(self.db, write, |conn| {
+            // First, so that a placement whose guard a worker took stores nothing: the
+            // row decides between the two, whichever comes first.
+            let forgotten =
+                diesel::delete(effects::table.find(&guard).filter(effects::taken.eq(0_i64)))
+                    .execute(conn)?;
+            if forgotten == 0 {
+                return Ok(InsertOutcome::GuardTaken);
+            }
             diesel::insert_into(orders::table)
                 .values(&order_row)
                 .execute(conn)?;
@@ -224,7 +215,6 @@ impl OrderRepository for OrderStore {
             if let Some(completion) = completion {
                 let completed = CompleteKey {
                     key: completion.key.as_str(),
-                    claimed_at: completion.claimed_at.naive_utc(),
                     order_id: &order_row.id,
                     response: &completion.response.0,
                     completed_at,
@@ -234,7 +224,7 @@ impl OrderRepository for OrderStore {
                     bail!("the claim on the idempotency key was taken over by another request");
                 }
             }
-            Ok(())
+            Ok(InsertOutcome::Stored)
         })
     }
 
@@ -243,7 +233,12 @@ impl OrderRepository for OrderStore {
         let history =
             history_row(change.order.id(), &change.entry).map_err(RepositoryError::Internal)?;
         let previous_version = i64::from(change.previous_version);
-        let release = change.release.as_ref().map(release_row);
+        let effects = change
+            .effects
+            .iter()
+            .map(effect_row)
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(RepositoryError::Internal)?;
         on_database!(self.db, write, |conn| {
             // The version condition makes the update the arbiter between racing
             // changes: only the first one decided on this version matches.
@@ -260,8 +255,8 @@ impl OrderRepository for OrderStore {
             diesel::insert_into(order_history::table)
                 .values(&history)
                 .execute(conn)?;
-            if let Some(release) = &release {
-                upsert_release!(conn, release)?;
+            for effect in &effects {
+                record_effect!(conn, effect)?;
             }
             Ok(SaveOutcome::Saved)
         })
@@ -346,81 +341,6 @@ impl OrderRepository for OrderStore {
                 .into_iter()
                 .map(history_from_row)
                 .collect()
-        })
-    }
-}
-
-#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = pending_releases, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
-struct ReleaseRow {
-    reservation_id: String,
-    request_id: String,
-    attempts: i64,
-    due_at: chrono::NaiveDateTime,
-}
-
-fn release_row(release: &PendingRelease) -> ReleaseRow {
-    ReleaseRow {
-        reservation_id: release.reservation_id.to_string(),
-        request_id: release.request_id.as_str().to_owned(),
-        attempts: i64::from(release.attempts),
-        due_at: release.due_at.naive_utc(),
-    }
-}
-
-fn release_from_row(row: ReleaseRow) -> anyhow::Result<PendingRelease> {
-    Ok(PendingRelease {
-        reservation_id: OrderId::parse(&row.reservation_id)?,
-        request_id: RequestId::parse(&row.request_id)?,
-        attempts: u32::try_from(row.attempts)?,
-        due_at: row.due_at.and_utc(),
-    })
-}
-
-#[async_trait]
-impl ReleaseOutbox for OrderStore {
-    async fn record_release(&self, release: &PendingRelease) -> Result<(), RepositoryError> {
-        let row = release_row(release);
-        on_database!(self.db, write, |conn| upsert_release!(conn, &row))
-    }
-
-    async fn take_due_releases(
-        &self,
-        now: DateTime<Utc>,
-        hidden_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<PendingRelease>, RepositoryError> {
-        on_database!(self.db, write, |conn| {
-            let due: Vec<ReleaseRow> = pending_releases::table
-                .filter(pending_releases::due_at.le(now.naive_utc()))
-                .order(pending_releases::due_at)
-                .limit(i64::from(limit))
-                .select(ReleaseRow::as_select())
-                .load(conn)?;
-            let mut taken = Vec::with_capacity(due.len());
-            for row in due {
-                // Another instance may have taken it since it was read: only the one
-                // whose update still finds it as it was read gets it.
-                let hidden = diesel::update(
-                    pending_releases::table
-                        .find(&row.reservation_id)
-                        .filter(pending_releases::due_at.eq(row.due_at)),
-                )
-                .set(pending_releases::due_at.eq(hidden_until.naive_utc()))
-                .execute(conn)?;
-                if hidden == 1 {
-                    taken.push(release_from_row(row)?);
-                }
-            }
-            Ok(taken)
-        })
-    }
-
-    async fn complete_release(&self, reservation_id: OrderId) -> Result<(), RepositoryError> {
-        on_database!(self.db, write, |conn| {
-            diesel::delete(pending_releases::table.find(reservation_id.to_string()))
-                .execute(conn)?;
-            Ok(())
         })
     }
 }

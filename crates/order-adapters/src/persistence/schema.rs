@@ -86,11 +86,15 @@ diesel::table! {
 }
 
 diesel::table! {
-    pending_releases (reservation_id) {
-        reservation_id -> Text,
+    effects (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
         request_id -> Text,
         attempts -> BigInt,
+        taken -> BigInt,
         due_at -> Timestamp,
+        recorded_at -> Timestamp,
     }
 }
 
@@ -105,5 +109,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     demo_stock,
     demo_reservations,
-    pending_releases,
+    effects,
 );

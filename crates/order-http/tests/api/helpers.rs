@@ -7,6 +7,7 @@ use order_adapters::testing::TestDatabase;
 use order_adapters::testing::owed_releases;
 use order_adapters::{CallPolicy, CircuitSettings, Database, DatabaseOptions, DatabaseUrl};
 use order_http::config::{Config, LogFormat};
+use order_domain::{EffectPolicy, PlacementPolicy};
 use order_http::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -32,6 +33,8 @@ pub struct AppOptions {
     pub upstream: CallPolicy,
     /// Where the customer service is, when not at the test's fake.
     pub customer_service_url: Option<String>,
+    pub placement: PlacementPolicy,
+    pub effects: EffectPolicy,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
@@ -55,6 +58,15 @@ impl Default for AppOptions {
                 },
             },
             customer_service_url: None,
+            placement: PlacementPolicy::default(),
+            // Retries and the second release of a reservation that may land late come
+            // soon, so that tests waiting for every release to be done wait briefly.
+            effects: EffectPolicy {
+                first_retry: Duration::from_millis(100),
+                max_retry: Duration::from_secs(1),
+                late_reservation: Duration::from_millis(200),
+                ..EffectPolicy::default()
+            },
         }
     }
 }
@@ -119,6 +131,8 @@ async fn start(
         log_filter: "info".into(),
         shutdown_timeout: Duration::from_secs(1),
         release_retry_interval: Duration::from_millis(50),
+        placement_policy: options.placement,
+        effect_policy: options.effects,
     };
     let app = Application::build(&config).await?;
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -101,8 +101,9 @@ async fn a_hanging_service_is_given_up_on_within_the_call_budget_and_its_reserva
     assert!((2..10).contains(&tried), "{tried} attempts");
     assert!(app.listed_ids("").await?.is_empty(), "nothing stored");
 
-    // The reservation may have been made before the answer was lost: it is released
-    // in the background, once.
+    // The reservation may have been made before the answer was lost: it is released in
+    // the background, and once more a little later in case it lands after the first
+    // release; then nothing more is owed.
     let reserved: Value = app
         .inventory
         .received_requests()
@@ -123,7 +124,7 @@ async fn a_hanging_service_is_given_up_on_within_the_call_budget_and_its_reserva
             &format!("/reservations/{reservation_id}"),
         )
         .await;
-    assert_eq!(releases, 1);
+    assert_eq!(releases, 2);
     Ok(())
 }
 

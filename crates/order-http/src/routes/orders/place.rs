@@ -13,6 +13,7 @@ use order_domain::{
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
+use tracing::Instrument;
 
 use crate::body::{Fields, JsonObject, write_canonical_object};
 use crate::error::{ApiError, FieldError, Problem};
@@ -95,7 +96,7 @@ pub async fn place_order(
 }
 
 async fn place(
-    service: &OrderService,
+    service: &web::Data<OrderService>,
     request: &HttpRequest,
     request_id: &CurrentRequestId,
     body: &Map<String, Value>,
@@ -112,10 +113,30 @@ async fn place(
         let _ = rendered.set(stored.clone());
         stored
     };
-    service
-        .place_order(new_order.clone(), idempotency, respond, &request_id.0)
-        .await
-        .map_err(|error| placement_error(error, &new_order))
+    // The placement runs as a task of its own, not as part of this request: actix drops
+    // a request's future when its client hangs up, and a placement cut off between
+    // reserving the stock and storing the order would hold the stock until its guard
+    // came due. Run to its end, it stores the order (a retry with the key replays it)
+    // or gives the stock back at once.
+    let placement = {
+        let (service, new_order, request_id) = (
+            service.clone().into_inner(),
+            new_order.clone(),
+            request_id.0.clone(),
+        );
+        actix_web::rt::spawn(
+            async move {
+                service
+                    .place_order(new_order, idempotency, respond, &request_id)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        )
+    };
+    match placement.await {
+        Ok(placed) => placed.map_err(|error| placement_error(error, &new_order)),
+        Err(failed) => Err(ApiError::internal(&failed)),
+    }
 }
 
 fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -258,6 +279,7 @@ fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
         PlaceOrderError::IdempotencyRequestInProgress => {
             ApiError::idempotency_request_in_progress()
         }
+        PlaceOrderError::Abandoned => ApiError::placement_abandoned(),
         PlaceOrderError::Repository(error) => repository_error(error),
     }
 }

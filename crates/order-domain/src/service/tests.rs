@@ -2,20 +2,25 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::executor::block_on;
+use mockall::Sequence;
 use mockall::predicate::eq;
 
 use crate::command::OrderCommand;
+use crate::effect::{Effect, EffectPolicy, PendingEffect};
 use crate::order::{CommandError, Order};
 use crate::ports::{
-    ClaimOutcome, Customer, MockClock, MockCustomerDirectory, MockIdempotencyStore, MockInventory,
-    MockOrderIdSource, MockOrderRepository, MockReleaseOutbox, PendingRelease, RepositoryError,
-    ReservationError, SaveOutcome, StoredResponse, UpstreamService, UpstreamUnavailable,
+    ClaimOutcome, Customer, DueEffect, InsertOutcome, MockClock, MockCustomerDirectory,
+    MockEffectOutbox, MockIdempotencyStore, MockInventory, MockOrderIdSource, MockOrderRepository,
+    RepositoryError, ReservationError, SaveOutcome, StoredResponse, UpstreamService,
+    UpstreamUnavailable,
 };
 use crate::service::{
-    ChangeOrderError, IdempotencyPolicy, IdempotentRequest, OrderService, PlaceOrderError,
-    Placement, Ports, ReleasePolicy,
+    ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, PlacementPolicy,
+    Ports,
 };
 use crate::test_support::{address, line, new_order};
 use crate::values::{CustomerId, IdempotencyKey, OrderId, RequestFingerprint, RequestId};
@@ -34,7 +39,7 @@ struct Mocks {
     idempotency: MockIdempotencyStore,
     customers: MockCustomerDirectory,
     inventory: MockInventory,
-    releases: MockReleaseOutbox,
+    effects: MockEffectOutbox,
 }
 
 impl Mocks {
@@ -44,8 +49,18 @@ impl Mocks {
             idempotency: MockIdempotencyStore::new(),
             customers: MockCustomerDirectory::new(),
             inventory: MockInventory::new(),
-            releases: MockReleaseOutbox::new(),
+            effects: MockEffectOutbox::new(),
         }
+    }
+
+    /// An unkeyed placement records its guard on its own, before anything else.
+    fn recording_the_guard(mut self) -> Self {
+        self.effects
+            .expect_record_effect()
+            .withf(|due| is_guard(due, Duration::from_secs(60)))
+            .times(1)
+            .returning(|_| Ok(()));
+        self
     }
 
     fn with_known_customer(mut self) -> Self {
@@ -71,12 +86,25 @@ impl Mocks {
                 inventory: Arc::new(self.inventory),
                 clock: Arc::new(clock),
                 ids: Arc::new(ids),
-                releases: Arc::new(self.releases),
+                effects: Arc::new(self.effects),
             },
-            IdempotencyPolicy::default(),
-            ReleasePolicy::default(),
+            PlacementPolicy::default(),
+            EffectPolicy::default(),
         )
     }
+}
+
+/// The release of this test's order as a placement's guard records it: the reservation
+/// may land late.
+fn guard() -> Effect {
+    Effect::ReleaseReservation {
+        reservation_id: order_id(),
+        may_land_late: true,
+    }
+}
+
+fn is_guard(due: &DueEffect, due_in: Duration) -> bool {
+    due.effect.effect == guard() && due.effect.attempts == 0 && due.due_in == due_in
 }
 
 fn request_id() -> RequestId {
@@ -111,8 +139,16 @@ fn place(
 }
 
 #[test]
-fn placing_reserves_the_stock_then_stores_the_order_and_its_first_entry() {
+fn placing_records_its_guard_then_reserves_then_stores_the_order_forgetting_the_guard() {
     let mut mocks = Mocks::new().with_known_customer();
+    let mut order_of_calls = Sequence::new();
+    mocks
+        .effects
+        .expect_record_effect()
+        .withf(|due| is_guard(due, Duration::from_secs(60)))
+        .times(1)
+        .in_sequence(&mut order_of_calls)
+        .returning(|_| Ok(()));
     mocks
         .inventory
         .expect_reserve()
@@ -122,15 +158,21 @@ fn placing_reserves_the_stock_then_stores_the_order_and_its_first_entry() {
                 && reservation.lines[0].quantity.get() == 2
         })
         .times(1)
+        .in_sequence(&mut order_of_calls)
         .returning(|_, _| Ok(()));
     mocks
         .orders
         .expect_insert_placed_order()
-        .withf(|order, placed, completion| {
-            order.id() == order_id() && placed.version == 1 && completion.is_none()
+        .withf(|order, placed, completion, guard_id| {
+            order.id() == order_id()
+                && placed.version == 1
+                && completion.is_none()
+                && *guard_id == guard().id()
         })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .in_sequence(&mut order_of_calls)
+        .returning(|_, _, _, _| Ok(InsertOutcome::Stored));
+    mocks.inventory.expect_release().never();
     let placed = place(&mocks.service(), None);
     match placed {
         Ok(Placement::Created(order)) => {
@@ -142,8 +184,36 @@ fn placing_reserves_the_stock_then_stores_the_order_and_its_first_entry() {
 }
 
 #[test]
-fn an_unknown_customer_reserves_nothing_and_stores_nothing() {
+fn a_guard_that_cannot_be_recorded_stops_the_placement_before_anything_is_called() {
     let mut mocks = Mocks::new();
+    mocks
+        .effects
+        .expect_record_effect()
+        .returning(|_| Err(RepositoryError::Unreached(anyhow::anyhow!("writer busy"))));
+    mocks.customers.expect_find_customer().never();
+    mocks.inventory.expect_reserve().never();
+    assert!(matches!(
+        place(&mocks.service(), None),
+        Err(PlaceOrderError::Repository(RepositoryError::Unreached(_)))
+    ));
+}
+
+/// What a placement that reserved nothing does with its guard: forgets it.
+fn forgetting_the_guard(mut mocks: Mocks) -> Mocks {
+    mocks
+        .effects
+        .expect_complete_effect()
+        .with(eq(guard().id()))
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks.inventory.expect_release().never();
+    mocks.orders.expect_insert_placed_order().never();
+    mocks
+}
+
+#[test]
+fn an_unknown_customer_reserves_nothing_stores_nothing_and_forgets_the_guard() {
+    let mut mocks = forgetting_the_guard(Mocks::new().recording_the_guard());
     mocks
         .customers
         .expect_find_customer()
@@ -153,7 +223,6 @@ fn an_unknown_customer_reserves_nothing_and_stores_nothing() {
         )
         .returning(|_, _| Ok(None));
     mocks.inventory.expect_reserve().never();
-    mocks.orders.expect_insert_placed_order().never();
     assert!(matches!(
         place(&mocks.service(), None),
         Err(PlaceOrderError::CustomerNotFound)
@@ -162,7 +231,7 @@ fn an_unknown_customer_reserves_nothing_and_stores_nothing() {
 
 #[test]
 fn a_customer_without_an_address_on_file_needs_one_in_the_request() {
-    let mut mocks = Mocks::new();
+    let mut mocks = forgetting_the_guard(Mocks::new().recording_the_guard());
     mocks.customers.expect_find_customer().returning(|id, _| {
         Ok(Some(Customer {
             id: id.clone(),
@@ -176,132 +245,38 @@ fn a_customer_without_an_address_on_file_needs_one_in_the_request() {
     ));
 }
 
-/// Storing the order failed in a way that leaves no doubt it was not stored: a fault,
-/// or no connection at all.
 #[test]
-fn when_storing_fails_after_the_reservation_the_reservation_is_released() {
-    let failures: [fn() -> RepositoryError; 2] = [
-        || RepositoryError::Internal(anyhow::anyhow!("disk full")),
-        || RepositoryError::Unreached(anyhow::anyhow!("no connection within the timeout")),
-    ];
-    for failure in failures {
-        let mut mocks = Mocks::new().with_known_customer();
-        mocks
-            .inventory
-            .expect_reserve()
-            .times(1)
-            .returning(|_, _| Ok(()));
-        mocks
-            .orders
-            .expect_insert_placed_order()
-            .returning(move |_, _, _| Err(failure()));
-        mocks.orders.expect_find_order().never();
-        mocks
-            .inventory
-            .expect_release()
-            .with(eq(order_id()), mockall::predicate::always())
-            .times(1)
-            .returning(|_, _| Ok(()));
-        mocks
-            .releases
-            .expect_complete_release()
-            .times(1)
-            .returning(|_| Ok(()));
-        assert!(matches!(
-            place(&mocks.service(), None),
-            Err(PlaceOrderError::Repository(_))
-        ));
-    }
-}
-
-/// The database stopped answering while storing the order: the commit may or may not
-/// have happened. `stored` is what a look-up then finds (`Err`: no answer either).
-fn place_with_unknown_commit(
-    stored: Result<bool, ()>,
-    released: usize,
-) -> Result<Placement, PlaceOrderError> {
-    let mut mocks = Mocks::new().with_known_customer();
-    mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
-    mocks
-        .orders
-        .expect_insert_placed_order()
-        .returning(|_, _, _| {
-            Err(RepositoryError::Unavailable(anyhow::anyhow!(
-                "connection lost"
-            )))
-        });
-    mocks
-        .orders
-        .expect_find_order()
-        .with(eq(order_id()))
-        .times(1)
-        .returning(move |_| match stored {
-            Ok(true) => Ok(Some(placed_order())),
-            Ok(false) => Ok(None),
-            Err(()) => Err(RepositoryError::Unavailable(anyhow::anyhow!("still down"))),
-        });
+fn a_refused_reservation_stores_nothing_releases_nothing_and_forgets_the_guard() {
+    let mut mocks = forgetting_the_guard(Mocks::new().recording_the_guard().with_known_customer());
     mocks
         .inventory
-        .expect_release()
-        .times(released)
-        .returning(|_, _| Ok(()));
-    mocks
-        .releases
-        .expect_complete_release()
-        .times(released)
-        .returning(|_| Ok(()));
-    place(&mocks.service(), None)
-}
-
-#[test]
-fn when_a_commit_s_outcome_is_unknown_the_stock_is_released_only_if_the_order_is_not_stored() {
+        .expect_reserve()
+        .returning(|reservation, _| {
+            Err(ReservationError::UnknownProducts(vec![
+                reservation.lines[0].product_id.clone(),
+            ]))
+        });
     assert!(matches!(
-        place_with_unknown_commit(Ok(true), 0),
-        Ok(Placement::Created(_))
-    ));
-    assert!(matches!(
-        place_with_unknown_commit(Ok(false), 1),
-        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
-    ));
-    assert!(matches!(
-        place_with_unknown_commit(Err(()), 0),
-        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
+        place(&mocks.service(), None),
+        Err(PlaceOrderError::UnknownProducts(products)) if products.len() == 1
     ));
 }
 
 #[test]
-fn expired_keys_are_forgotten_a_batch_at_a_time_until_none_is_left() {
-    let mut mocks = Mocks::new();
-    let mut batches = vec![500, 500, 12].into_iter();
-    mocks
-        .idempotency
-        .expect_forget_expired()
-        .withf(|at, limit| *at == now() && *limit == 500)
-        .times(3)
-        .returning(move |_, _| Ok(batches.next().unwrap_or_default()));
-    assert_eq!(
-        block_on(mocks.service().forget_expired_keys()).ok(),
-        Some(1012)
-    );
-}
-
-#[test]
-fn a_reservation_without_an_answer_is_recorded_for_a_later_release_not_retried_inline() {
-    let mut mocks = Mocks::new().with_known_customer();
+fn a_reservation_without_an_answer_brings_the_guard_forward_instead_of_releasing_inline() {
+    let mut mocks = Mocks::new().recording_the_guard().with_known_customer();
     mocks.inventory.expect_reserve().returning(|_, _| {
         Err(ReservationError::Unavailable(unavailable(
             UpstreamService::Inventory,
         )))
     });
     mocks.inventory.expect_release().never();
+    // Due in a second, and still a guard: once released it is released again later, in
+    // case the reservation lands after the release.
     mocks
-        .releases
-        .expect_record_release()
-        .withf(|release| {
-            release.reservation_id == order_id()
-                && release.attempts == 0
-                && release.due_at == now() + TimeDelta::seconds(1)
-        })
+        .effects
+        .expect_record_effect()
+        .withf(|due| is_guard(due, Duration::from_secs(1)))
         .times(1)
         .returning(|_| Ok(()));
     mocks.orders.expect_insert_placed_order().never();
@@ -316,49 +291,180 @@ fn a_reservation_without_an_answer_is_recorded_for_a_later_release_not_retried_i
     ));
 }
 
+/// Storing the order failed in a way that leaves no doubt it was not stored: a fault,
+/// or no connection at all.
 #[test]
-fn a_refused_reservation_stores_nothing_and_releases_nothing() {
-    let mut mocks = Mocks::new().with_known_customer();
+fn when_storing_fails_after_the_reservation_the_guard_is_taken_and_the_stock_released() {
+    let failures: [fn() -> RepositoryError; 2] = [
+        || RepositoryError::Internal(anyhow::anyhow!("disk full")),
+        || RepositoryError::Unreached(anyhow::anyhow!("no connection within the timeout")),
+    ];
+    for failure in failures {
+        let mut mocks = Mocks::new().recording_the_guard().with_known_customer();
+        mocks
+            .inventory
+            .expect_reserve()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        mocks
+            .orders
+            .expect_insert_placed_order()
+            .returning(move |_, _, _, _| Err(failure()));
+        mocks.orders.expect_find_order().never();
+        released_once_more_later(&mut mocks, Ok(true));
+        assert!(matches!(
+            place(&mocks.service(), None),
+            Err(PlaceOrderError::Repository(_))
+        ));
+    }
+}
+
+/// The guard is taken (`took`), and when it was, released at once and then recorded to
+/// be released once more later, in case the reservation lands late.
+fn released_once_more_later(mocks: &mut Mocks, took: Result<bool, ()>) {
+    let released = usize::from(took == Ok(true));
+    mocks
+        .effects
+        .expect_take_effect()
+        .withf(|id, lease| *id == guard().id() && *lease == Duration::from_secs(30))
+        .times(1)
+        .returning(move |_, _| {
+            took.map_err(|()| RepositoryError::Unavailable(anyhow::anyhow!("down")))
+        });
     mocks
         .inventory
-        .expect_reserve()
-        .returning(|reservation, _| {
-            Err(ReservationError::UnknownProducts(vec![
-                reservation.lines[0].product_id.clone(),
-            ]))
+        .expect_release()
+        .with(eq(order_id()), mockall::predicate::always())
+        .times(released)
+        .returning(|_, _| Ok(()));
+    mocks
+        .effects
+        .expect_record_effect()
+        .withf(|due| {
+            due.effect.effect
+                == Effect::ReleaseReservation {
+                    reservation_id: order_id(),
+                    may_land_late: false,
+                }
+                && due.due_in == Duration::from_secs(60)
+        })
+        .times(released)
+        .returning(|_| Ok(()));
+}
+
+/// The database stopped answering while storing the order: the commit may or may not
+/// have happened. `took` is whether the guard could then be taken (`Err`: no answer),
+/// and `stored` what a look-up finds when it could not.
+fn place_with_unknown_commit(
+    took: Result<bool, ()>,
+    stored: bool,
+) -> Result<Placement, PlaceOrderError> {
+    let mut mocks = Mocks::new().recording_the_guard().with_known_customer();
+    mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
+    mocks
+        .orders
+        .expect_insert_placed_order()
+        .returning(|_, _, _, _| {
+            Err(RepositoryError::Unavailable(anyhow::anyhow!(
+                "connection lost"
+            )))
         });
-    mocks.inventory.expect_release().never();
-    mocks.orders.expect_insert_placed_order().never();
+    released_once_more_later(&mut mocks, took);
+    mocks
+        .orders
+        .expect_find_order()
+        .with(eq(order_id()))
+        .times(usize::from(took == Ok(false)))
+        .returning(move |_| Ok(stored.then(placed_order)));
+    place(&mocks.service(), None)
+}
+
+#[test]
+fn when_a_commit_s_outcome_is_unknown_the_guard_decides_whether_the_stock_goes_back() {
+    // Taken: the order was not stored (storing forgets the guard); released now.
     assert!(matches!(
-        place(&mocks.service(), None),
-        Err(PlaceOrderError::UnknownProducts(products)) if products.len() == 1
+        place_with_unknown_commit(Ok(true), false),
+        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
+    ));
+    // Gone, and the order is there: the commit happened.
+    assert!(matches!(
+        place_with_unknown_commit(Ok(false), true),
+        Ok(Placement::Created(_))
+    ));
+    // Gone, and no order: a worker took the guard and releases the stock.
+    assert!(matches!(
+        place_with_unknown_commit(Ok(false), false),
+        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
+    ));
+    // No answer at all: the guard stays, and releases the stock when due unless the
+    // order was stored.
+    assert!(matches!(
+        place_with_unknown_commit(Err(()), false),
+        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
     ));
 }
 
 #[test]
-fn an_idempotent_placement_stores_its_response_with_the_order() {
+fn a_placement_whose_guard_a_worker_took_stores_nothing_and_leaves_the_release_to_it() {
+    let mut mocks = Mocks::new().recording_the_guard().with_known_customer();
+    mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
+    mocks
+        .orders
+        .expect_insert_placed_order()
+        .returning(|_, _, _, _| Ok(InsertOutcome::GuardTaken));
+    mocks.inventory.expect_release().never();
+    mocks.effects.expect_take_effect().never();
+    assert!(matches!(
+        place(&mocks.service(), None),
+        Err(PlaceOrderError::Abandoned)
+    ));
+}
+
+#[test]
+fn expired_keys_are_forgotten_a_batch_at_a_time_until_none_is_left() {
+    let mut mocks = Mocks::new();
+    let mut batches = vec![500, 500, 12].into_iter();
+    mocks
+        .idempotency
+        .expect_forget_expired()
+        .with(eq(500))
+        .times(3)
+        .returning(move |_| Ok(batches.next().unwrap_or_default()));
+    assert_eq!(
+        block_on(mocks.service().forget_expired_keys()).ok(),
+        Some(1012)
+    );
+}
+
+#[test]
+fn an_idempotent_placement_records_its_guard_with_the_claim_and_its_response_with_the_order() {
     let mut mocks = Mocks::new().with_known_customer();
     mocks
         .idempotency
         .expect_claim()
         .withf(|claim| {
             claim.key.as_str() == "key-1"
-                && claim.expires_at == now() + TimeDelta::hours(24)
-                && claim.abandoned_before == now() - TimeDelta::seconds(60)
+                && claim.order_id == order_id()
+                && claim.retention == Duration::from_secs(24 * 60 * 60)
+                && claim.abandon_after == Duration::from_secs(60)
+                && claim.guard == PendingEffect::new(guard(), claim.guard.request_id.clone())
         })
         .times(1)
         .returning(|_| Ok(ClaimOutcome::Claimed));
+    mocks.effects.expect_record_effect().never();
     mocks.inventory.expect_reserve().returning(|_, _| Ok(()));
     mocks
         .orders
         .expect_insert_placed_order()
-        .withf(|order, _, completion| {
-            completion
-                .as_ref()
-                .is_some_and(|c| c.key.as_str() == "key-1" && c.response == rendered(order))
+        .withf(|order, _, completion, _| {
+            completion.as_ref().is_some_and(|c| {
+                c.key.as_str() == "key-1"
+                    && c.order_id == order_id()
+                    && c.response == rendered(order)
+            })
         })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(InsertOutcome::Stored));
     mocks.idempotency.expect_abandon().never();
     assert!(matches!(
         place(&mocks.service(), Some(keyed_request())),
@@ -376,6 +482,7 @@ fn a_completed_key_replays_without_calling_anything_else() {
     mocks.customers.expect_find_customer().never();
     mocks.inventory.expect_reserve().never();
     mocks.orders.expect_insert_placed_order().never();
+    mocks.effects.expect_record_effect().never();
     assert_eq!(
         place(&mocks.service(), Some(keyed_request())).ok(),
         Some(Placement::Replayed(StoredResponse(b"first".to_vec())))
@@ -404,7 +511,7 @@ fn a_key_in_progress_or_reused_is_refused_before_anything_is_called() {
 
 #[test]
 fn a_failed_idempotent_placement_frees_its_key() {
-    let mut mocks = Mocks::new();
+    let mut mocks = forgetting_the_guard(Mocks::new());
     mocks
         .idempotency
         .expect_claim()
@@ -417,7 +524,7 @@ fn a_failed_idempotent_placement_frees_its_key() {
     mocks
         .idempotency
         .expect_abandon()
-        .withf(|claim| claim.key.as_str() == "key-1" && claim.now == now())
+        .withf(|claim| claim.key.as_str() == "key-1" && claim.order_id == order_id())
         .times(1)
         .returning(|_| Ok(()));
     assert!(matches!(
@@ -511,7 +618,7 @@ fn a_change_is_stored_against_the_version_it_was_decided_on() {
             change.previous_version == 1
                 && change.order.version() == 2
                 && change.entry.event.name() == "shipping_address_updated"
-                && change.release.is_none()
+                && change.effects.is_empty()
         })
         .times(1)
         .returning(|_| Ok(SaveOutcome::Saved));
@@ -617,14 +724,19 @@ fn canceling_records_the_release_with_the_change_then_releases_and_forgets_it() 
         .orders
         .expect_find_order()
         .returning(|_| Ok(Some(placed_order())));
+    let release = Effect::ReleaseReservation {
+        reservation_id: order_id(),
+        may_land_late: false,
+    };
+    let recorded = release.clone();
     mocks
         .orders
         .expect_save_change()
-        .withf(|change| {
-            change
-                .release
-                .as_ref()
-                .is_some_and(|r| r.reservation_id == order_id() && r.attempts == 0)
+        .withf(move |change| {
+            change.effects.len() == 1
+                && change.effects[0].effect.effect == recorded
+                && change.effects[0].effect.attempts == 0
+                && change.effects[0].due_in == Duration::from_secs(1)
         })
         .times(1)
         .returning(|_| Ok(SaveOutcome::Saved));
@@ -634,9 +746,9 @@ fn canceling_records_the_release_with_the_change_then_releases_and_forgets_it() 
         .times(1)
         .returning(|_, _| Ok(()));
     mocks
-        .releases
-        .expect_complete_release()
-        .with(eq(order_id()))
+        .effects
+        .expect_complete_effect()
+        .with(eq(release.id()))
         .times(1)
         .returning(|_| Ok(()));
     assert_eq!(
@@ -662,32 +774,39 @@ fn with_the_inventory_down_a_cancel_still_commits_and_the_release_waits_for_a_re
         .inventory
         .expect_release()
         .returning(|_, _| Err(unavailable(UpstreamService::Inventory)));
-    mocks.releases.expect_complete_release().never();
+    mocks.effects.expect_complete_effect().never();
     mocks
-        .releases
-        .expect_record_release()
-        .withf(|release| release.attempts == 1 && release.due_at == now() + TimeDelta::seconds(1))
+        .effects
+        .expect_record_effect()
+        .withf(|due| due.effect.attempts == 1 && due.due_in == Duration::from_secs(1))
         .times(1)
         .returning(|_| Ok(()));
     assert!(change(&mocks.service(), cancel(), None).is_ok());
 }
 
 #[test]
-fn due_releases_are_retried_with_a_doubling_wait_until_the_inventory_confirms() {
-    let pending = |attempts: u32| PendingRelease {
-        reservation_id: OrderId::from_uuid(uuid::Uuid::from_u128(attempts.into())),
+fn due_effects_are_retried_with_a_doubling_wait_until_done() {
+    let pending = |id: u128, attempts: u32, may_land_late: bool| PendingEffect {
+        effect: Effect::ReleaseReservation {
+            reservation_id: OrderId::from_uuid(uuid::Uuid::from_u128(id)),
+            may_land_late,
+        },
         request_id: request_id(),
         attempts,
-        due_at: now(),
     };
     let mut mocks = Mocks::new();
     mocks
-        .releases
-        .expect_take_due_releases()
-        .withf(|at, hidden_until, limit| {
-            *at == now() && *hidden_until == now() + TimeDelta::seconds(30) && *limit == 100
-        })
-        .returning(move |_, _, _| Ok(vec![pending(3), pending(4)]));
+        .effects
+        .expect_take_due_effects()
+        .with(eq(Duration::from_secs(30)), eq(100))
+        .times(1)
+        .returning(move |_, _| {
+            Ok(vec![
+                pending(3, 3, false),
+                pending(4, 0, false),
+                pending(5, 0, true),
+            ])
+        });
     mocks.inventory.expect_release().returning(|id, _| {
         if id.as_uuid().as_u128() == 3 {
             Err(unavailable(UpstreamService::Inventory))
@@ -695,17 +814,33 @@ fn due_releases_are_retried_with_a_doubling_wait_until_the_inventory_confirms() 
             Ok(())
         }
     });
+    // The fourth failure waits 8 s.
     mocks
-        .releases
-        .expect_record_release()
-        .withf(|release| release.attempts == 4 && release.due_at == now() + TimeDelta::seconds(8))
+        .effects
+        .expect_record_effect()
+        .withf(move |due| {
+            due.effect.effect == pending(3, 0, false).effect
+                && due.effect.attempts == 4
+                && due.due_in == Duration::from_secs(8)
+        })
         .times(1)
         .returning(|_| Ok(()));
     mocks
-        .releases
-        .expect_complete_release()
-        .withf(|id| id.as_uuid().as_u128() == 4)
+        .effects
+        .expect_complete_effect()
+        .with(eq(pending(4, 0, false).effect.id()))
         .times(1)
         .returning(|_| Ok(()));
-    assert_eq!(block_on(mocks.service().retry_due_releases()).ok(), Some(2));
+    // A reservation that may land late is released once more, a minute later.
+    mocks
+        .effects
+        .expect_record_effect()
+        .withf(move |due| {
+            due.effect.effect == pending(5, 0, false).effect
+                && due.effect.attempts == 0
+                && due.due_in == Duration::from_secs(60)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    assert_eq!(block_on(mocks.service().run_due_effects()).ok(), Some(3));
 }

@@ -1,0 +1,171 @@
+//! The effect outbox: effects outside the database recorded until they are done, on
+//! either database.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use order_domain::{
+    DueEffect, Effect, EffectId, EffectOutbox, OrderId, PendingEffect, RepositoryError, RequestId,
+};
+use serde::{Deserialize, Serialize};
+
+use super::clock::DatabaseNow;
+use super::database::on_database;
+use super::orders::OrderStore;
+use super::schema::effects;
+
+/// An effect as it is read back.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = effects, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct EffectRow {
+    kind: String,
+    payload: String,
+    request_id: String,
+    attempts: i64,
+}
+
+/// An effect as it is recorded (its `taken` count aside, which only workers change).
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = effects, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub(crate) struct NewEffectRow {
+    id: String,
+    kind: &'static str,
+    payload: String,
+    request_id: String,
+    attempts: i64,
+    due_at: DatabaseNow,
+    recorded_at: DatabaseNow,
+}
+
+/// The stored payload of a release.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReleasePayload {
+    reservation_id: String,
+    may_land_late: bool,
+}
+
+/// The row that records `due`.
+pub(crate) fn effect_row(due: &DueEffect) -> anyhow::Result<NewEffectRow> {
+    let pending = &due.effect;
+    let payload = match &pending.effect {
+        Effect::ReleaseReservation {
+            reservation_id,
+            may_land_late,
+        } => serde_json::to_string(&ReleasePayload {
+            reservation_id: reservation_id.to_string(),
+            may_land_late: *may_land_late,
+        })?,
+    };
+    Ok(NewEffectRow {
+        id: pending.effect.id().as_str().to_owned(),
+        kind: pending.effect.kind(),
+        payload,
+        request_id: pending.request_id.as_str().to_owned(),
+        attempts: i64::from(pending.attempts),
+        due_at: DatabaseNow::plus(due.due_in),
+        recorded_at: DatabaseNow::now(),
+    })
+}
+
+fn pending_from_row(row: EffectRow) -> anyhow::Result<PendingEffect> {
+    let effect = match row.kind.as_str() {
+        "release_reservation" => {
+            let payload: ReleasePayload = serde_json::from_str(&row.payload)?;
+            Effect::ReleaseReservation {
+                reservation_id: OrderId::parse(&payload.reservation_id)?,
+                may_land_late: payload.may_land_late,
+            }
+        }
+        other => anyhow::bail!("an effect of an unknown kind: {other}"),
+    };
+    Ok(PendingEffect {
+        effect,
+        request_id: RequestId::parse(&row.request_id)?,
+        attempts: u32::try_from(row.attempts)?,
+    })
+}
+
+/// Records an effect, or replaces the record of it — never making a taken one untaken.
+/// A macro so that it runs on either backend's connection, inside a caller's
+/// transaction.
+macro_rules! record_effect {
+    ($conn:expr, $row:expr) => {{
+        let row = $row;
+        diesel::insert_into($crate::persistence::schema::effects::table)
+            .values((row, $crate::persistence::schema::effects::taken.eq(0_i64)))
+            .on_conflict($crate::persistence::schema::effects::id)
+            .do_update()
+            .set(row)
+            .execute($conn)?;
+        anyhow::Ok(())
+    }};
+}
+pub(crate) use record_effect;
+
+#[async_trait]
+impl EffectOutbox for OrderStore {
+    async fn record_effect(&self, due: &DueEffect) -> Result<(), RepositoryError> {
+        let row = effect_row(due).map_err(RepositoryError::Internal)?;
+        on_database!(self.db, write, |conn| record_effect!(conn, &row))
+    }
+
+    async fn take_effect(
+        &self,
+        id: &EffectId,
+        lease: std::time::Duration,
+    ) -> Result<bool, RepositoryError> {
+        let id = id.as_str().to_owned();
+        let hidden_until = DatabaseNow::plus(lease);
+        on_database!(self.db, write, |conn| {
+            let taken = diesel::update(effects::table.find(&id).filter(effects::taken.eq(0_i64)))
+                .set((
+                    effects::taken.eq(effects::taken + 1),
+                    effects::due_at.eq(hidden_until),
+                ))
+                .execute(conn)?;
+            Ok(taken == 1)
+        })
+    }
+
+    async fn take_due_effects(
+        &self,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingEffect>, RepositoryError> {
+        let (now, hidden_until) = (DatabaseNow::now(), DatabaseNow::plus(lease));
+        on_database!(self.db, write, |conn| {
+            let due: Vec<String> = effects::table
+                .select(effects::id)
+                .filter(effects::due_at.le(now))
+                .order(effects::due_at)
+                .limit(i64::from(limit))
+                .load(conn)?;
+            if due.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Due is checked again on the row itself: on PostgreSQL another instance may
+            // take a row between the two statements, and then this update, which waits
+            // for the row's lock, finds it hidden and leaves it.
+            let rows: Vec<EffectRow> = diesel::update(
+                effects::table
+                    .filter(effects::id.eq_any(due))
+                    .filter(effects::due_at.le(now)),
+            )
+            .set((
+                effects::taken.eq(effects::taken + 1),
+                effects::due_at.eq(hidden_until),
+            ))
+            .returning(EffectRow::as_returning())
+            .get_results(conn)?;
+            rows.into_iter().map(pending_from_row).collect()
+        })
+    }
+
+    async fn complete_effect(&self, id: &EffectId) -> Result<(), RepositoryError> {
+        let id = id.as_str().to_owned();
+        on_database!(self.db, write, |conn| {
+            diesel::delete(effects::table.find(id)).execute(conn)?;
+            Ok(())
+        })
+    }
+}

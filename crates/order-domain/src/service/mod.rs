@@ -1,0 +1,169 @@
+//! The use cases: what a client can ask of the order service, carried out over the
+//! ports. One module per reason to change: placing an order, changing one, reading
+//! them, and carrying out the effects they leave to do.
+
+mod change;
+mod effects;
+mod place;
+mod read;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::effect::EffectPolicy;
+use crate::order::CommandError;
+use crate::ports::{
+    Clock, CustomerDirectory, EffectOutbox, IdempotencyStore, Inventory, OrderIdSource,
+    OrderRepository, RepositoryError, Shortage, StoredResponse, UpstreamUnavailable,
+};
+use crate::values::{IdempotencyKey, ProductId, RequestFingerprint};
+
+/// The adapters the service works through.
+#[allow(missing_debug_implementations)]
+pub struct Ports {
+    /// Orders and histories.
+    pub orders: Arc<dyn OrderRepository>,
+    /// Idempotency keys.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The customer service.
+    pub customers: Arc<dyn CustomerDirectory>,
+    /// The inventory service.
+    pub inventory: Arc<dyn Inventory>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// New order ids.
+    pub ids: Arc<dyn OrderIdSource>,
+    /// Effects outside the database not yet done.
+    pub effects: Arc<dyn EffectOutbox>,
+}
+
+/// How placements are kept safe against retries, hang-ups and crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacementPolicy {
+    /// How long a completed idempotency key replays its first response (24 h by
+    /// default).
+    pub key_retention: Duration,
+    /// How long a placement may be under way before it counts as abandoned by a
+    /// process that died: its key may then be claimed afresh, and the stock it may have
+    /// reserved is given back. Longer than any placement can take (60 s by default).
+    pub abandon_after: Duration,
+}
+
+impl Default for PlacementPolicy {
+    fn default() -> Self {
+        Self {
+            key_retention: Duration::from_secs(24 * 60 * 60),
+            abandon_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An idempotent request: its key, and what it asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRequest {
+    /// The client's `Idempotency-Key`.
+    pub key: IdempotencyKey,
+    /// What the request asks.
+    pub fingerprint: RequestFingerprint,
+}
+
+/// What placing an order produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// A new order.
+    Created(Box<crate::Order>),
+    /// The key was processed before: the first response, as it was stored.
+    Replayed(StoredResponse),
+}
+
+/// Why an order was not placed. In every case nothing was stored, no stock stays
+/// reserved for it once the service has settled, and the idempotency key may be used
+/// again.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    /// The customer service does not know the customer.
+    #[error("the customer is unknown")]
+    CustomerNotFound,
+    /// No address was given and the customer has none on file.
+    #[error("no shipping address was given and the customer has none on file")]
+    ShippingAddressRequired,
+    /// The inventory does not know these products.
+    #[error("unknown products")]
+    UnknownProducts(Vec<ProductId>),
+    /// These products are short.
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<Shortage>),
+    /// An upstream service gave no usable answer.
+    #[error(transparent)]
+    DependencyUnavailable(#[from] UpstreamUnavailable),
+    /// The key was used before for a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    /// The same request is being processed right now.
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyRequestInProgress,
+    /// The placement took so long that it counted as abandoned, and its stock is being
+    /// given back; retrying may work.
+    #[error("the placement took too long and was given up")]
+    Abandoned,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Why a business action on an order was not carried out. In every case the order
+/// is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeOrderError {
+    /// No such order.
+    #[error("the order does not exist")]
+    NotFound,
+    /// The order refused the command.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// The client's `If-Match` version is not the order's current one.
+    #[error("the order is not at the expected version")]
+    PreconditionFailed,
+    /// Other changes of the order kept winning the race to be stored; retry.
+    #[error("the order is being changed by many requests at once")]
+    Contention,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Why an order or its history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadOrderError {
+    /// No such order, or it was deleted.
+    #[error("the order does not exist")]
+    NotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// The order service's use cases.
+#[allow(missing_debug_implementations)]
+pub struct OrderService {
+    ports: Ports,
+    placement_policy: PlacementPolicy,
+    effect_policy: EffectPolicy,
+}
+
+impl OrderService {
+    /// A service working through `ports`.
+    pub fn new(
+        ports: Ports,
+        placement_policy: PlacementPolicy,
+        effect_policy: EffectPolicy,
+    ) -> Self {
+        Self {
+            ports,
+            placement_policy,
+            effect_policy,
+        }
+    }
+}

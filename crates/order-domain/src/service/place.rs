@@ -1,0 +1,284 @@
+//! Placing an order: check the customer, reserve the stock, store the order; at most
+//! once per idempotency key, and never leaving stock reserved without an order, however
+//! the placement is cut off.
+
+use tracing::{instrument, warn};
+
+use super::{IdempotentRequest, OrderService, PlaceOrderError, Placement};
+use crate::command::NewOrder;
+use crate::effect::{Effect, PendingEffect};
+use crate::order::Order;
+use crate::ports::{
+    ClaimOutcome, DueEffect, IdempotencyClaim, IdempotencyCompletion, InsertOutcome,
+    RepositoryError, Reservation, ReservationError, ReservationLine, StoredResponse,
+};
+use crate::values::{OrderId, RequestId};
+
+/// How many expired idempotency keys one write deletes: few enough that the writes of
+/// requests are not held up behind it.
+const EXPIRED_KEYS_PER_WRITE: u32 = 500;
+
+impl OrderService {
+    /// Places an order: checks the customer, reserves the stock, then stores the order
+    /// with its first history entry and, for an idempotent request, the response that
+    /// `respond` renders from the new order, all in one transaction.
+    ///
+    /// With an idempotent request, a key already completed for the same request replays
+    /// its stored response without calling anything else.
+    ///
+    /// Safe to drop at any await: before the stock is reserved a guard is recorded
+    /// (with the key's claim, when there is one) that gives the reservation back once
+    /// the placement counts as abandoned ([`super::PlacementPolicy::abandon_after`]),
+    /// unless the order was stored; storing the order forgets the guard in the same
+    /// transaction. So a placement cut off anywhere (its caller gone, its process
+    /// killed) ends, once the service has settled, with the order stored holding its
+    /// reservation, or with no order and no stock held for it.
+    ///
+    /// # Errors
+    /// See [`PlaceOrderError`]; whatever the error, nothing was stored and the stock is
+    /// released (at once, or by [`OrderService::run_due_effects`] when the inventory
+    /// cannot be reached now).
+    #[instrument(skip_all, fields(customer_id = %new_order.customer_id(), request_id = %request_id))]
+    pub async fn place_order(
+        &self,
+        new_order: NewOrder,
+        idempotency: Option<IdempotentRequest>,
+        respond: impl FnOnce(&Order) -> StoredResponse + Send,
+        request_id: &RequestId,
+    ) -> Result<Placement, PlaceOrderError> {
+        // A fresh id for every attempt, so that the guard of an attempt that was cut off
+        // can never release the reservation of a later one.
+        let order_id = self.ports.ids.next_order_id();
+        let guard = PendingEffect::new(
+            Effect::ReleaseReservation {
+                reservation_id: order_id,
+                may_land_late: true,
+            },
+            request_id.clone(),
+        );
+        let abandon_after = self.placement_policy.abandon_after;
+        let claim = match idempotency {
+            Some(request) => {
+                let claim = IdempotencyClaim {
+                    key: request.key,
+                    fingerprint: request.fingerprint,
+                    order_id,
+                    retention: self.placement_policy.key_retention,
+                    abandon_after,
+                    guard: guard.clone(),
+                };
+                match self.ports.idempotency.claim(&claim).await? {
+                    ClaimOutcome::Claimed => Some(claim),
+                    ClaimOutcome::Replay(response) => return Ok(Placement::Replayed(response)),
+                    ClaimOutcome::InProgress => {
+                        return Err(PlaceOrderError::IdempotencyRequestInProgress);
+                    }
+                    ClaimOutcome::KeyReused => return Err(PlaceOrderError::IdempotencyKeyReused),
+                }
+            }
+            None => {
+                self.ports
+                    .effects
+                    .record_effect(&DueEffect {
+                        effect: guard.clone(),
+                        due_in: abandon_after,
+                    })
+                    .await?;
+                None
+            }
+        };
+        let placed = self
+            .place_guarded(
+                order_id,
+                new_order,
+                claim.as_ref(),
+                guard,
+                respond,
+                request_id,
+            )
+            .await;
+        if placed.is_err()
+            && let Some(claim) = &claim
+            && let Err(error) = self.ports.idempotency.abandon(claim).await
+        {
+            warn!(error = %error, "could not free the idempotency key; it frees itself once the claim counts as abandoned");
+        }
+        placed.map(|order| Placement::Created(Box::new(order)))
+    }
+
+    /// The placement once its guard is recorded: every way out either stores the order
+    /// (forgetting the guard) or settles the guard.
+    async fn place_guarded(
+        &self,
+        order_id: OrderId,
+        new_order: NewOrder,
+        claim: Option<&IdempotencyClaim>,
+        guard: PendingEffect,
+        respond: impl FnOnce(&Order) -> StoredResponse + Send,
+        request_id: &RequestId,
+    ) -> Result<Order, PlaceOrderError> {
+        let customer = match self
+            .ports
+            .customers
+            .find_customer(new_order.customer_id(), request_id)
+            .await
+        {
+            Ok(Some(customer)) => customer,
+            Ok(None) => {
+                return Err(self
+                    .nothing_reserved(&guard, PlaceOrderError::CustomerNotFound)
+                    .await);
+            }
+            Err(unavailable) => {
+                return Err(self.nothing_reserved(&guard, unavailable.into()).await);
+            }
+        };
+        let address = match (new_order.shipping_address(), customer.shipping_address) {
+            (Some(address), _) => address.clone(),
+            (None, Some(on_file)) => on_file,
+            (None, None) => {
+                return Err(self
+                    .nothing_reserved(&guard, PlaceOrderError::ShippingAddressRequired)
+                    .await);
+            }
+        };
+        let (order, placed) = Order::place(order_id, new_order, address, self.ports.clock.now());
+        match self
+            .ports
+            .inventory
+            .reserve(&reservation_of(&order), request_id)
+            .await
+        {
+            Ok(()) => {}
+            Err(ReservationError::UnknownProducts(products)) => {
+                return Err(self
+                    .nothing_reserved(&guard, PlaceOrderError::UnknownProducts(products))
+                    .await);
+            }
+            Err(ReservationError::InsufficientStock(shortages)) => {
+                return Err(self
+                    .nothing_reserved(&guard, PlaceOrderError::InsufficientStock(shortages))
+                    .await);
+            }
+            Err(ReservationError::Unavailable(unavailable)) => {
+                // The reservation may have been made before the answer was lost, or may
+                // still land. Calling the inventory that just failed again would keep
+                // the client waiting for another failure, so the guard is brought
+                // forward for the background retries instead, due a little later so
+                // that a late reservation lands first (and it is released once more
+                // after that, in case it lands later still).
+                self.reschedule(guard, self.effect_policy.retry_in(1)).await;
+                return Err(unavailable.into());
+            }
+        }
+        let completion = claim.map(|claim| IdempotencyCompletion {
+            key: claim.key.clone(),
+            order_id,
+            response: respond(&order),
+        });
+        let guard_id = guard.effect.id();
+        match self
+            .ports
+            .orders
+            .insert_placed_order(&order, &placed, completion, &guard_id)
+            .await
+        {
+            Ok(InsertOutcome::Stored) => Ok(order),
+            Ok(InsertOutcome::GuardTaken) => {
+                warn!(order_id = %order_id, "the placement counted as abandoned before it was stored; its stock is being given back");
+                Err(PlaceOrderError::Abandoned)
+            }
+            Err(RepositoryError::Unavailable(cause)) => {
+                // The commit may or may not have happened. The guard decides: taking it
+                // succeeds only if the order was not stored, since storing it forgot the
+                // guard in the same transaction.
+                let failed = || Err(RepositoryError::Unavailable(cause).into());
+                match self
+                    .ports
+                    .effects
+                    .take_effect(&guard_id, self.effect_policy.lease)
+                    .await
+                {
+                    Ok(true) => {
+                        self.carry_out(guard).await;
+                        failed()
+                    }
+                    // Gone: stored by this placement, or taken by a worker because the
+                    // placement counted as abandoned (then it was not stored).
+                    Ok(false) => match self.ports.orders.find_order(order_id).await {
+                        Ok(Some(_)) => Ok(order),
+                        _ => failed(),
+                    },
+                    Err(error) => {
+                        warn!(order_id = %order_id, error = %error, "cannot tell whether the order was stored; its guard gives the stock back when due unless it was");
+                        failed()
+                    }
+                }
+            }
+            Err(error) => {
+                // Nothing was stored: give the stock back now, unless a worker already is.
+                if let Ok(true) = self
+                    .ports
+                    .effects
+                    .take_effect(&guard_id, self.effect_policy.lease)
+                    .await
+                {
+                    self.carry_out(guard).await;
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Ends a placement that reserved nothing: its guard has nothing to give back.
+    async fn nothing_reserved(
+        &self,
+        guard: &PendingEffect,
+        error: PlaceOrderError,
+    ) -> PlaceOrderError {
+        if let Err(forget) = self.ports.effects.complete_effect(&guard.effect.id()).await {
+            // Harmless: when due, the guard releases a reservation the inventory never
+            // had, which it takes as done.
+            warn!(error = %forget, "could not forget the guard of a placement that reserved nothing");
+        }
+        error
+    }
+
+    /// Deletes the idempotency keys whose retention has ended, a batch per write until
+    /// none is left, so that the keys kept are only those a retention window holds.
+    /// Meant to be called periodically. Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; the batches before stay deleted.
+    pub async fn forget_expired_keys(&self) -> Result<u64, RepositoryError> {
+        let mut forgotten = 0;
+        loop {
+            let deleted = self
+                .ports
+                .idempotency
+                .forget_expired(EXPIRED_KEYS_PER_WRITE)
+                .await?;
+            forgotten += u64::from(deleted);
+            // Keys expiring while this runs are left for the next round, so it ends.
+            if deleted < EXPIRED_KEYS_PER_WRITE {
+                return Ok(forgotten);
+            }
+        }
+    }
+}
+
+/// The stock an order holds: its lines, under the order's id.
+fn reservation_of(order: &Order) -> Reservation {
+    Reservation {
+        id: order.id(),
+        lines: order
+            .lines()
+            .items()
+            .iter()
+            .map(|item| ReservationLine {
+                product_id: item.product_id().clone(),
+                quantity: item.quantity(),
+            })
+            .collect(),
+    }
+}
