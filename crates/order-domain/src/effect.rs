@@ -19,8 +19,9 @@ pub enum Effect {
         reservation_id: OrderId,
         /// The reservation may still land at the inventory after this release (its
         /// request's answer was lost, or its placement was cut off), so once this
-        /// release succeeds it is made once more, [`EffectPolicy::late_reservation`]
-        /// later.
+        /// release succeeds it is made once more,
+        /// [`crate::PlacementPolicy::abandon_after`] later: a request the inventory has
+        /// not carried out by then counts as lost, as its placement does.
         may_land_late: bool,
     },
 }
@@ -99,9 +100,6 @@ pub struct EffectPolicy {
     pub lease: Duration,
     /// How many due effects one round takes.
     pub batch: u32,
-    /// How long after releasing a reservation that may land late it is released once
-    /// more.
-    pub late_reservation: Duration,
 }
 
 impl Default for EffectPolicy {
@@ -111,7 +109,6 @@ impl Default for EffectPolicy {
             max_retry: Duration::from_secs(300),
             lease: Duration::from_secs(30),
             batch: 100,
-            late_reservation: Duration::from_secs(60),
         }
     }
 }

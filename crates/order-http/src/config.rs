@@ -176,7 +176,13 @@ impl Config {
             log_filter,
             shutdown_timeout: millis("ORDERS_SHUTDOWN_TIMEOUT_MS", Duration::from_secs(30))?,
             release_retry_interval: Duration::from_secs(1),
-            placement_policy: PlacementPolicy::default(),
+            placement_policy: PlacementPolicy {
+                abandon_after: millis(
+                    "ORDERS_ABANDON_AFTER_MS",
+                    PlacementPolicy::default().abandon_after,
+                )?,
+                ..PlacementPolicy::default()
+            },
             effect_policy: EffectPolicy::default(),
         })
     }
@@ -237,6 +243,10 @@ impl Config {
             ),
             ("RUST_LOG", self.log_filter.clone()),
             ("ORDERS_SHUTDOWN_TIMEOUT_MS", millis(self.shutdown_timeout)),
+            (
+                "ORDERS_ABANDON_AFTER_MS",
+                millis(self.placement_policy.abandon_after),
+            ),
         ]
     }
 }
@@ -313,6 +323,7 @@ mod tests {
             ("ORDERS_LOG_FORMAT", "xml"),
             ("RUST_LOG", "info,=nonsense=[["),
             ("ORDERS_SHUTDOWN_TIMEOUT_MS", "forever"),
+            ("ORDERS_ABANDON_AFTER_MS", "0"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).err();

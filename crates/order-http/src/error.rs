@@ -222,24 +222,24 @@ impl ApiError {
     /// 503 `service_unavailable`: our own database is unreachable for now.
     pub fn service_unavailable(cause: &dyn StdError) -> Self {
         tracing::error!(error = %chain(cause), "the database is unavailable");
-        let mut error = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "Service unavailable",
-            "The service cannot reach its database; nothing was stored. Retry later.",
-        );
-        error.0.retry_after_seconds = Some(1);
-        error
+        Self::unavailable("The service cannot reach its database; nothing was stored. Retry later.")
     }
 
     /// 503 `service_unavailable`: the placement ran past the time after which it counts
     /// as abandoned, and was given up (its stock is given back).
     pub fn placement_abandoned() -> Self {
+        Self::unavailable(
+            "The placement took too long and was given up; nothing was stored. Retry later.",
+        )
+    }
+
+    /// 503 `service_unavailable`, worth retrying in a second.
+    fn unavailable(detail: &'static str) -> Self {
         let mut error = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "Service unavailable",
-            "The placement took too long and was given up; nothing was stored. Retry later.",
+            detail,
         );
         error.0.retry_after_seconds = Some(1);
         error

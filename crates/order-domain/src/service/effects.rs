@@ -94,7 +94,7 @@ impl OrderService {
                             reservation_id: *reservation_id,
                             may_land_late: false,
                         },
-                        self.effect_policy.late_reservation,
+                        self.placement_policy.abandon_after,
                     )
                 }
                 Ok(()) => Attempt::Done,

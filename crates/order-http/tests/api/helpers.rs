@@ -6,8 +6,8 @@ pub use order_adapters::testing::Backend;
 use order_adapters::testing::TestDatabase;
 use order_adapters::testing::owed_releases;
 use order_adapters::{CallPolicy, CircuitSettings, Database, DatabaseOptions, DatabaseUrl};
-use order_http::config::{Config, LogFormat};
 use order_domain::{EffectPolicy, PlacementPolicy};
+use order_http::config::{Config, LogFormat};
 use order_http::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -31,8 +31,10 @@ pub struct TestApp {
 pub struct AppOptions {
     pub database: DatabaseOptions,
     pub upstream: CallPolicy,
-    /// Where the customer service is, when not at the test's fake.
+    /// Where the customer service is, when not at the test's wiremock fake.
     pub customer_service_url: Option<String>,
+    /// Where the inventory service is, when not at the test's wiremock fake.
+    pub inventory_service_url: Option<String>,
     pub placement: PlacementPolicy,
     pub effects: EffectPolicy,
 }
@@ -58,13 +60,18 @@ impl Default for AppOptions {
                 },
             },
             customer_service_url: None,
-            placement: PlacementPolicy::default(),
-            // Retries and the second release of a reservation that may land late come
-            // soon, so that tests waiting for every release to be done wait briefly.
+            inventory_service_url: None,
+            // The second release of a reservation that may land late comes as soon as
+            // the placement would count as abandoned: soon, so that tests waiting for
+            // every release to be done wait briefly; later than any placement here.
+            placement: PlacementPolicy {
+                abandon_after: Duration::from_secs(2),
+                ..PlacementPolicy::default()
+            },
+            // Retries come soon, for the same reason.
             effects: EffectPolicy {
                 first_retry: Duration::from_millis(100),
                 max_retry: Duration::from_secs(1),
-                late_reservation: Duration::from_millis(200),
                 ..EffectPolicy::default()
             },
         }
@@ -90,10 +97,15 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> anyhow::Re
 pub async fn start_with(database: DatabaseUrl, options: AppOptions) -> anyhow::Result<TestApp> {
     let customers = MockServer::start().await;
     let inventory = MockServer::start().await;
-    let customer_url = options.customer_service_url.clone();
     let urls = (
-        customer_url.or(Some(customers.uri())),
-        Some(inventory.uri()),
+        options
+            .customer_service_url
+            .clone()
+            .or(Some(customers.uri())),
+        options
+            .inventory_service_url
+            .clone()
+            .or(Some(inventory.uri())),
     );
     let address = start(database, options, urls).await?;
     Ok(TestApp {
@@ -258,20 +270,38 @@ impl TestApp {
     /// Waits, up to `within`, until no stock release is owed to the inventory any
     /// more: none is recorded for a retry, so none will be sent again.
     pub async fn until_no_release_is_owed(&self, within: Duration) -> anyhow::Result<()> {
+        let db = self.open_database()?;
+        eventually(within, "every release made", || async {
+            Ok(owed_releases(&db).await? == 0)
+        })
+        .await
+    }
+
+    /// The service's database, opened beside it, to look at what it keeps.
+    pub fn open_database(&self) -> anyhow::Result<Database> {
         let database = self
             .database
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("the test brought its own database"))?;
-        let db = Database::open(database.url(), &DatabaseOptions::default())?;
-        let deadline = Instant::now() + within;
-        while owed_releases(&db).await? > 0 {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "a release is still owed after {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        Database::open(database.url(), &DatabaseOptions::default())
+    }
+
+    /// The ids of every order stored and not deleted, paging through the listing.
+    pub async fn all_order_ids(&self) -> anyhow::Result<std::collections::HashSet<String>> {
+        let mut ids = std::collections::HashSet::new();
+        let mut query = "limit=100".to_owned();
+        loop {
+            let page: Value = self
+                .get(&format!("/v1/orders?{query}"))
+                .await?
+                .json()
+                .await?;
+            ids.extend(ids_of(&page));
+            match page["nextCursor"].as_str() {
+                Some(cursor) => query = format!("limit=100&cursor={cursor}"),
+                None => return Ok(ids),
+            }
         }
-        Ok(())
     }
 
     /// The ids of the orders on the first page of the listing `query` asks for.
@@ -295,6 +325,23 @@ pub fn ids_of(page: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Waits until `probe` finds what it looks for (`Ok(true)`), asking again as soon as
+/// the runtime lets it, for at most `within`; the error names `what` was awaited.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut probe: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if probe().await? {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "not {what} after {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Checks a problem+json answer: its status, its code, and the fields it names.

@@ -2,8 +2,12 @@
 //! (a temporary SQLite file, or a PostgreSQL schema when ORDERS_TEST_DATABASE_URL is set), and
 //! wiremock standing in for the customer and inventory services.
 
+#[path = "../fakes/mod.rs"]
+mod fakes;
+
 mod concurrency;
 mod conventions;
+mod faults;
 mod helpers;
 mod idempotency;
 mod lifecycle;
