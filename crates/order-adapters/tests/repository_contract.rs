@@ -8,12 +8,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use order_adapters::testing::{Backend, TestDatabase};
 use order_adapters::{Database, DatabaseOptions, DemoDirectory, OrderStore};
 use order_domain::{
-    Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory, CustomerId,
-    DueEffect, Effect, EffectOutbox, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
-    IdempotencyKey, IdempotencyStore, InsertOutcome, Inventory, Money, NewOrder, Order,
-    OrderChange, OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository, OrderStatus,
-    PageSize, PendingEffect, ProductId, Quantity, RequestFingerprint, RequestId, Reservation,
-    ReservationError, ReservationLine, SaveOutcome, StoreId, StoredResponse, UncheckedAddress,
+    Actor, Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory,
+    CustomerId, DueEffect, Effect, EffectOutbox, HistoryEntry, IdempotencyClaim,
+    IdempotencyCompletion, IdempotencyKey, IdempotencyStore, InsertOutcome, Inventory, Money,
+    NewOrder, Order, OrderChange, OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository,
+    OrderStatus, PageSize, PendingEffect, ProductId, Quantity, RequestFingerprint, RequestId,
+    Reservation, ReservationError, ReservationLine, SaveOutcome, Scope, StoreId, StoredResponse,
+    Subject, UncheckedAddress,
 };
 use uuid::Uuid;
 
@@ -59,6 +60,7 @@ order_adapters::on_both_backends!(
     a_taken_effect_stays_taken_when_recorded_again,
     a_placement_s_guard_decides_between_storing_the_order_and_releasing_its_stock,
     a_claim_records_the_placement_s_guard_with_it,
+    each_caller_s_idempotency_keys_are_its_own,
     claims_racing_abandons_of_one_key_never_fail,
     concurrent_takers_never_take_one_effect_twice,
     concurrent_releases_of_one_demo_reservation_give_its_stock_back_once,
@@ -142,6 +144,7 @@ fn guard(order: OrderId) -> PendingEffect {
 /// 24 h of retention, abandoned after 60 s.
 fn claim(key: &str, fingerprint: &str, order: OrderId) -> anyhow::Result<IdempotencyClaim> {
     Ok(IdempotencyClaim {
+        owner: None,
         key: IdempotencyKey::parse(key)?,
         fingerprint: RequestFingerprint::new(fingerprint),
         order_id: order,
@@ -180,6 +183,7 @@ async fn complete(
     response: StoredResponse,
 ) -> Result<InsertOutcome, order_domain::RepositoryError> {
     let completion = IdempotencyCompletion {
+        owner: claim.owner.clone(),
         key: claim.key.clone(),
         order_id: claim.order_id,
         response,
@@ -413,6 +417,37 @@ async fn an_order_whose_claim_was_taken_over_is_not_stored(backend: Backend) -> 
     Ok(())
 }
 
+async fn each_caller_s_idempotency_keys_are_its_own(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    let owned_by = |owner: Option<&str>, order: OrderId| -> anyhow::Result<IdempotencyClaim> {
+        Ok(IdempotencyClaim {
+            owner: owner.map(Subject::parse).transpose()?,
+            ..claim("shared-key", "fp-1", order)?
+        })
+    };
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    let ada = owned_by(Some("ada"), order.id())?;
+    assert_eq!(store.claim(&ada).await?, ClaimOutcome::Claimed);
+    let response = StoredResponse(b"ada's".to_vec());
+    complete(&store, &ada, &order, &placed, response.clone()).await?;
+
+    // The same key and body from another caller, or from open mode, is a request of
+    // its own: never a replay of Ada's answer.
+    for other in [Some("bob"), None] {
+        assert_eq!(
+            store.claim(&owned_by(other, new_id())?).await?,
+            ClaimOutcome::Claimed,
+            "{other:?}"
+        );
+    }
+    assert_eq!(
+        store.claim(&owned_by(Some("ada"), new_id())?).await?,
+        ClaimOutcome::Replay(response)
+    );
+    Ok(())
+}
+
 async fn a_claim_records_the_placement_s_guard_with_it(backend: Backend) -> TestResult {
     let test = TestDb::new(backend)?;
     let store = test.store();
@@ -608,7 +643,11 @@ async fn a_change_is_stored_with_its_history_and_release_only_on_the_version_it_
     store_placed(&store, &order, &placed).await?;
 
     let later = base_time() + TimeDelta::seconds(5);
-    let change = cancel(&order, later, Duration::ZERO)?;
+    let mut change = cancel(&order, later, Duration::ZERO)?;
+    change.entry.actor = Some(Actor {
+        sub: Subject::parse("ada@example.com")?,
+        scope: Scope::Customer,
+    });
     assert_eq!(store.save_change(&change).await?, SaveOutcome::Saved);
     // A second change decided on version 1 lost the race: nothing of it is stored.
     let mut stale = cancel(&order, later, Duration::ZERO)?;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Actor;
 use crate::address::Address;
 use crate::details::PaymentMethod;
 use crate::lifecycle::OrderStatus;
@@ -104,6 +105,9 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// The version of the order this change produced.
     pub version: u32,
+    /// Who made the change; `None` in open mode and for changes the service makes by
+    /// itself.
+    pub actor: Option<Actor>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod access;
 mod address;
 mod command;
 mod details;
@@ -14,6 +15,7 @@ mod service;
 mod test_support;
 mod values;
 
+pub use access::{Actor, Caller, Denied, Principal, Scope, Subject};
 pub use address::{Address, AddressError, AddressField, InvalidAddress, UncheckedAddress};
 pub use command::{NewOrder, OrderCommand};
 pub use details::{Cancellation, Payment, PaymentDetails, PaymentMethod, Shipment};

@@ -88,6 +88,7 @@ impl Order {
             to_status: OrderStatus::Pending,
             at: now,
             version: 1,
+            actor: None,
         };
         let order = Order(OrderRecord {
             id,
@@ -299,6 +300,7 @@ impl Order {
             to_status: to,
             at: now,
             version: record.version,
+            actor: None,
         };
         Ok((entry, effects))
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::access::Subject;
 use crate::address::Address;
 use crate::effect::{EffectId, PendingEffect};
 use crate::event::HistoryEntry;
@@ -181,6 +182,8 @@ pub struct StoredResponse(pub Vec<u8>);
 /// A request to become the one request that processes an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
+    /// Whose key it is: each caller's keys are its own (`None`: open mode's).
+    pub owner: Option<Subject>,
     /// The client's key.
     pub key: IdempotencyKey,
     /// What the request asks, to tell a replay from a reuse.
@@ -214,6 +217,8 @@ pub enum ClaimOutcome {
 /// The outcome to record for a claimed key, in the same transaction as the order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyCompletion {
+    /// Whose key it is ([`IdempotencyClaim::owner`]).
+    pub owner: Option<Subject>,
     /// The key claimed.
     pub key: IdempotencyKey,
     /// The order its claim places ([`IdempotencyClaim::order_id`]).
@@ -230,8 +235,9 @@ pub struct IdempotencyCompletion {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims `claim.key` for this request, atomically: of concurrent claims of one
-    /// key, across processes too, exactly one gets [`ClaimOutcome::Claimed`]. A
+    /// Claims `claim.key` of `claim.owner` for this request, atomically: of concurrent
+    /// claims of one owner's key, across processes too, exactly one gets
+    /// [`ClaimOutcome::Claimed`]; another owner's same key is another key. A
     /// completed key past its retention, or an unfinished claim older than its
     /// `abandon_after`, is claimed afresh. A successful claim records `claim.guard` in
     /// the same transaction, due `claim.abandon_after` from now, as

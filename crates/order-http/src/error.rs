@@ -129,6 +129,11 @@ impl ApiError {
         .with_errors(vec![FieldError::new(name, message)])
     }
 
+    /// 403 `forbidden`: the caller's scopes do not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
     /// 404 `order_not_found`.
     pub fn order_not_found() -> Self {
         Self::new(

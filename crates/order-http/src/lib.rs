@@ -2,6 +2,7 @@
 //! one error-to-problem mapping, configuration and start-up.
 
 mod body;
+mod caller;
 pub mod config;
 mod error;
 mod metrics;

@@ -55,6 +55,7 @@ use crate::routes::orders::{self, requests, view};
         view::ShipmentView,
         view::CancellationView,
         view::HistoryEntryView,
+        view::ActorView,
         orders::list::OrderList,
         orders::read::History,
         requests::PlaceOrderRequest,

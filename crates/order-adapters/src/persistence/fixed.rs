@@ -81,6 +81,7 @@ impl QueryId for TakeStock<'_> {
 /// that places `order_id` and not completed.
 #[derive(Debug)]
 pub(crate) struct CompleteKey<'a> {
+    pub caller: &'a str,
     pub key: &'a str,
     pub order_id: &'a str,
     pub response: &'a [u8],
@@ -99,7 +100,9 @@ where
         out.push_bind_param::<Binary, _>(self.response)?;
         out.push_sql(", completed_at = ");
         out.push_bind_param::<Timestamp, _>(&self.completed_at)?;
-        out.push_sql(" WHERE idempotency_key = ");
+        out.push_sql(" WHERE caller = ");
+        out.push_bind_param::<Text, _>(self.caller)?;
+        out.push_sql(" AND idempotency_key = ");
         out.push_bind_param::<Text, _>(self.key)?;
         out.push_sql(" AND completed_at IS NULL AND order_id = ");
         out.push_bind_param::<Text, _>(self.order_id)?;

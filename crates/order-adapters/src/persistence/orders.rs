@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use order_domain::{
     ClaimOutcome, DueEffect, EffectId, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyStore, InsertOutcome, Order, OrderChange, OrderId, OrderPage, OrderQuery,
-    OrderRepository, PagePosition, RepositoryError, SaveOutcome, StoredResponse,
+    OrderRepository, PagePosition, RepositoryError, SaveOutcome, StoredResponse, Subject,
 };
 
 use super::clock::DatabaseNow;
@@ -40,6 +40,12 @@ macro_rules! load_items {
 // Rows are looked up by key with `get_result`, never `first`: `first` binds `LIMIT 1`,
 // and SQLite re-prepares a statement whenever a bound LIMIT is bound again (it may
 // change the plan), which is to say on every execution.
+
+/// The stored owner of an idempotency key: the caller's subject, or `''` for open
+/// mode's keys.
+fn owner_of(owner: Option<&Subject>) -> String {
+    owner.map_or_else(String::new, |subject| subject.as_str().to_owned())
+}
 
 /// How often a claim looks at a key afresh when it changed between two statements.
 const CLAIM_ROUNDS: usize = 3;
@@ -75,7 +81,10 @@ impl IdempotencyStore for OrderStore {
             due_in: claim.abandon_after,
         })
         .map_err(RepositoryError::Internal)?;
-        let key = claim.key.as_str().to_owned();
+        let key = (
+            owner_of(claim.owner.as_ref()),
+            claim.key.as_str().to_owned(),
+        );
         let fingerprint = claim.fingerprint.as_str().to_owned();
         let order_id = claim.order_id.to_string();
         let now = DatabaseNow::now();
@@ -102,13 +111,17 @@ impl IdempotencyStore for OrderStore {
             for _ in 0..CLAIM_ROUNDS {
                 // The primary key makes exactly one of concurrent inserts succeed.
                 let inserted = diesel::insert_into(k::idempotency_keys)
-                    .values((k::idempotency_key.eq(&key), fresh_claim.clone()))
+                    .values((
+                        k::caller.eq(&key.0),
+                        k::idempotency_key.eq(&key.1),
+                        fresh_claim.clone(),
+                    ))
                     .on_conflict_do_nothing()
                     .execute(conn)?;
                 // Only if it is still free when updated: a claim completed or taken over
                 // since it was looked at is never wiped.
                 let claimed = inserted == 1
-                    || diesel::update(k::idempotency_keys.find(&key).filter(free))
+                    || diesel::update(k::idempotency_keys.find((&key.0, &key.1)).filter(free))
                         .set(fresh_claim.clone())
                         .execute(conn)?
                         == 1;
@@ -117,7 +130,7 @@ impl IdempotencyStore for OrderStore {
                     return Ok(ClaimOutcome::Claimed);
                 }
                 let Some(existing) = k::idempotency_keys
-                    .find(&key)
+                    .find((&key.0, &key.1))
                     .select(KeyRow::as_select())
                     .get_result(conn)
                     .optional()?
@@ -141,7 +154,10 @@ impl IdempotencyStore for OrderStore {
 
     async fn abandon(&self, claim: &IdempotencyClaim) -> Result<(), RepositoryError> {
         use idempotency_keys::dsl as k;
-        let key = claim.key.as_str().to_owned();
+        let key = (
+            owner_of(claim.owner.as_ref()),
+            claim.key.as_str().to_owned(),
+        );
         let order_id = claim.order_id.to_string();
         on_database!(self.db, write, |conn| {
             diesel::delete(
@@ -159,19 +175,19 @@ impl IdempotencyStore for OrderStore {
         use idempotency_keys::dsl as k;
         let now = DatabaseNow::now();
         on_database!(self.db, write, |conn| {
-            let expired: Vec<String> = k::idempotency_keys
-                .select(k::idempotency_key)
+            let expired: Vec<(String, String)> = k::idempotency_keys
+                .select((k::caller, k::idempotency_key))
                 .filter(k::expires_at.le(now))
                 .limit(i64::from(limit))
                 .load(conn)?;
-            // Expired is checked again on the row itself: on PostgreSQL a key may be
-            // claimed afresh between the two statements.
-            let deleted = diesel::delete(
-                k::idempotency_keys
-                    .filter(k::idempotency_key.eq_any(expired))
-                    .filter(k::expires_at.le(now)),
-            )
-            .execute(conn)?;
+            let mut deleted = 0;
+            for key in expired {
+                // Expired is checked again on the row itself: on PostgreSQL a key may be
+                // claimed afresh between the two statements.
+                deleted +=
+                    diesel::delete(k::idempotency_keys.find(key).filter(k::expires_at.le(now)))
+                        .execute(conn)?;
+            }
             Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
         })
     }
@@ -214,6 +230,7 @@ impl OrderRepository for OrderStore {
                 .execute(conn)?;
             if let Some(completion) = completion {
                 let completed = CompleteKey {
+                    caller: owner_of(completion.owner.as_ref()).as_str(),
                     key: completion.key.as_str(),
                     order_id: &order_row.id,
                     response: &completion.response.0,

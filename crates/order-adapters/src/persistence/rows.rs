@@ -6,10 +6,10 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use order_domain::{
-    Address, Cancellation, CancellationReason, Carrier, Currency, CustomerId, HistoryEntry, Money,
-    Order, OrderEvent, OrderId, OrderLines, OrderRecord, OrderStatus, Payment, PaymentDetails,
-    PaymentMethod, PaymentReference, ProductId, Quantity, Shipment, StoreId, TrackingNumber,
-    UncheckedAddress,
+    Actor, Address, Cancellation, CancellationReason, Carrier, Currency, CustomerId, HistoryEntry,
+    Money, Order, OrderEvent, OrderId, OrderLines, OrderRecord, OrderStatus, Payment,
+    PaymentDetails, PaymentMethod, PaymentReference, ProductId, Quantity, Scope, Shipment, StoreId,
+    Subject, TrackingNumber, UncheckedAddress,
 };
 use serde_json::json;
 
@@ -69,6 +69,8 @@ pub(crate) struct HistoryRow {
     pub to_status: String,
     pub at: NaiveDateTime,
     pub data: String,
+    pub actor_sub: Option<String>,
+    pub actor_scope: Option<String>,
 }
 
 fn naive(time: DateTime<Utc>) -> NaiveDateTime {
@@ -238,6 +240,8 @@ pub(crate) fn history_row(order_id: OrderId, entry: &HistoryEntry) -> anyhow::Re
         to_status: entry.to_status.as_str().to_owned(),
         at: naive(entry.at),
         data: event["data"].take().to_string(),
+        actor_sub: entry.actor.as_ref().map(|a| a.sub.as_str().to_owned()),
+        actor_scope: entry.actor.as_ref().map(|a| a.scope.as_str().to_owned()),
     })
 }
 
@@ -261,5 +265,13 @@ pub(crate) fn history_from_row(row: HistoryRow) -> anyhow::Result<HistoryEntry> 
         to_status: OrderStatus::parse(&row.to_status)?,
         at: utc(row.at),
         version: u32::try_from(row.version)?,
+        actor: match (row.actor_sub, row.actor_scope) {
+            (Some(sub), Some(scope)) => Some(Actor {
+                sub: Subject::parse(sub)?,
+                scope: Scope::parse(&scope)
+                    .ok_or_else(|| anyhow!("history entry {} has an unknown scope", row.version))?,
+            }),
+            _ => None,
+        },
     })
 }

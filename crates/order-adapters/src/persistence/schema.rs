@@ -55,11 +55,14 @@ diesel::table! {
         to_status -> Text,
         at -> Timestamp,
         data -> Text,
+        actor_sub -> Nullable<Text>,
+        actor_scope -> Nullable<Text>,
     }
 }
 
 diesel::table! {
-    idempotency_keys (idempotency_key) {
+    idempotency_keys (caller, idempotency_key) {
+        caller -> Text,
         idempotency_key -> Text,
         fingerprint -> Text,
         order_id -> Nullable<Text>,

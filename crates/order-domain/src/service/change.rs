@@ -4,8 +4,10 @@
 use tracing::instrument;
 
 use super::{ChangeOrderError, OrderService};
+use crate::access::{Actor, Caller, Denied};
 use crate::command::OrderCommand;
 use crate::effect::{Effect, PendingEffect};
+use crate::lifecycle::Action;
 use crate::order::{CommandError, Order};
 use crate::ports::{DueEffect, OrderChange, SaveOutcome};
 use crate::values::{OrderId, RequestId};
@@ -25,26 +27,25 @@ impl OrderService {
     /// still stands and the effect is tried again later by
     /// [`OrderService::run_due_effects`].
     ///
+    /// The caller must be allowed the action on this order (see [`Caller::act_on`]);
+    /// the change's history entry records it as the actor.
+    ///
     /// # Errors
-    /// See [`ChangeOrderError`].
+    /// See [`ChangeOrderError`]; they are checked in this order: the order exists and
+    /// the caller may see it (else [`ChangeOrderError::NotFound`]), the caller may take
+    /// the action ([`ChangeOrderError::Forbidden`]), the order is not deleted, it is at
+    /// `expected_version`, and the order allows the action.
     #[instrument(skip_all, fields(order_id = %id, action = %command.action(), request_id = %request_id))]
     pub async fn change_order(
         &self,
+        caller: &Caller,
         id: OrderId,
         command: OrderCommand,
         expected_version: Option<u32>,
         request_id: &RequestId,
     ) -> Result<Order, ChangeOrderError> {
         for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let current = self
-                .ports
-                .orders
-                .find_order(id)
-                .await?
-                .ok_or(ChangeOrderError::NotFound)?;
-            if current.deleted_at().is_some() {
-                return Err(CommandError::Deleted.into());
-            }
+            let (current, actor) = self.changeable(caller, id, command.action()).await?;
             if let Some(expected) = expected_version
                 && expected != current.version()
             {
@@ -53,7 +54,8 @@ impl OrderService {
             let previous_version = current.version();
             let mut order = current;
             let now = self.ports.clock.now();
-            let (entry, effects) = order.apply(command.clone(), now)?;
+            let (mut entry, effects) = order.apply(command.clone(), now)?;
+            entry.actor = actor;
             let effects = effects
                 .release_reservation
                 .then(|| DueEffect {
@@ -92,18 +94,50 @@ impl OrderService {
         Err(ChangeOrderError::Contention)
     }
 
-    /// Whether the order can be changed at all: it exists and is not deleted. For a
-    /// caller that reports these before the details of a change it could not read.
+    /// Whether the caller could take `action` on the order at all: it exists, the
+    /// caller may see it and take the action, and it is not deleted. For a caller that
+    /// reports these before the details of a change it could not read.
     ///
     /// # Errors
-    /// [`ChangeOrderError::NotFound`], [`CommandError::Deleted`] (as
-    /// [`ChangeOrderError::Refused`]), or [`ChangeOrderError::Repository`].
-    #[instrument(skip(self))]
-    pub async fn ensure_changeable(&self, id: OrderId) -> Result<(), ChangeOrderError> {
-        match self.ports.orders.find_order(id).await? {
-            None => Err(ChangeOrderError::NotFound),
-            Some(order) if order.deleted_at().is_some() => Err(CommandError::Deleted.into()),
-            Some(_) => Ok(()),
+    /// [`ChangeOrderError::NotFound`], [`ChangeOrderError::Forbidden`],
+    /// [`CommandError::Deleted`] (as [`ChangeOrderError::Refused`]), or
+    /// [`ChangeOrderError::Repository`].
+    #[instrument(skip(self, caller))]
+    pub async fn ensure_changeable(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        action: Action,
+    ) -> Result<(), ChangeOrderError> {
+        self.changeable(caller, id, action).await.map(|_| ())
+    }
+
+    /// The order as it is now, and who takes `action` on it, if the caller may.
+    async fn changeable(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        action: Action,
+    ) -> Result<(Order, Option<Actor>), ChangeOrderError> {
+        let order = self
+            .ports
+            .orders
+            .find_order(id)
+            .await?
+            .ok_or(ChangeOrderError::NotFound)?;
+        let actor = caller.act_on(&order, action)?;
+        if order.deleted_at().is_some() {
+            return Err(CommandError::Deleted.into());
+        }
+        Ok((order, actor))
+    }
+}
+
+impl From<Denied> for ChangeOrderError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::NotVisible => Self::NotFound,
+            Denied::Forbidden => Self::Forbidden,
         }
     }
 }

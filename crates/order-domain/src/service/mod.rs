@@ -98,6 +98,9 @@ pub enum PlaceOrderError {
     /// An upstream service gave no usable answer.
     #[error(transparent)]
     DependencyUnavailable(#[from] UpstreamUnavailable),
+    /// The caller may not place an order for this customer.
+    #[error("the caller may not place orders for this customer")]
+    Forbidden,
     /// The key was used before for a different request.
     #[error("the idempotency key was used for a different request")]
     IdempotencyKeyReused,
@@ -117,9 +120,12 @@ pub enum PlaceOrderError {
 /// is unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeOrderError {
-    /// No such order.
+    /// No such order, or the caller may not see it.
     #[error("the order does not exist")]
     NotFound,
+    /// The caller sees the order, but its scopes do not allow the action.
+    #[error("the caller's scopes do not allow this action")]
+    Forbidden,
     /// The order refused the command.
     #[error(transparent)]
     Refused(#[from] CommandError),
@@ -137,9 +143,12 @@ pub enum ChangeOrderError {
 /// Why an order or its history could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadOrderError {
-    /// No such order, or it was deleted.
+    /// No such order, it was deleted, or the caller may not see it.
     #[error("the order does not exist")]
     NotFound,
+    /// The caller asked for orders of another customer or store than its own.
+    #[error("the caller may not list these orders")]
+    Forbidden,
     /// The database failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),

@@ -5,6 +5,7 @@
 use tracing::{instrument, warn};
 
 use super::{IdempotentRequest, OrderService, PlaceOrderError, Placement};
+use crate::access::{Actor, Caller};
 use crate::command::NewOrder;
 use crate::effect::{Effect, PendingEffect};
 use crate::order::Order;
@@ -26,6 +27,10 @@ impl OrderService {
     /// With an idempotent request, a key already completed for the same request replays
     /// its stored response without calling anything else.
     ///
+    /// The caller must be allowed to place orders for the order's customer (see
+    /// [`Caller::place_for`]); the first history entry records it as the actor, and an
+    /// idempotency key is the caller's own: another caller's same key is another key.
+    ///
     /// Safe to drop at any await: before the stock is reserved a guard is recorded
     /// (with the key's claim, when there is one) that gives the reservation back once
     /// the placement counts as abandoned ([`super::PlacementPolicy::abandon_after`]),
@@ -41,11 +46,15 @@ impl OrderService {
     #[instrument(skip_all, fields(customer_id = %new_order.customer_id(), request_id = %request_id))]
     pub async fn place_order(
         &self,
+        caller: &Caller,
         new_order: NewOrder,
         idempotency: Option<IdempotentRequest>,
         respond: impl FnOnce(&Order) -> StoredResponse + Send,
         request_id: &RequestId,
     ) -> Result<Placement, PlaceOrderError> {
+        let actor = caller
+            .place_for(new_order.customer_id())
+            .map_err(|_| PlaceOrderError::Forbidden)?;
         // A fresh id for every attempt, so that the guard of an attempt that was cut off
         // can never release the reservation of a later one.
         let order_id = self.ports.ids.next_order_id();
@@ -60,6 +69,7 @@ impl OrderService {
         let claim = match idempotency {
             Some(request) => {
                 let claim = IdempotencyClaim {
+                    owner: caller.key_owner().cloned(),
                     key: request.key,
                     fingerprint: request.fingerprint,
                     order_id,
@@ -87,15 +97,14 @@ impl OrderService {
                 None
             }
         };
+        let guarded = Guarded {
+            order_id,
+            actor,
+            claim: claim.as_ref(),
+            guard,
+        };
         let placed = self
-            .place_guarded(
-                order_id,
-                new_order,
-                claim.as_ref(),
-                guard,
-                respond,
-                request_id,
-            )
+            .place_guarded(guarded, new_order, respond, request_id)
             .await;
         if placed.is_err()
             && let Some(claim) = &claim
@@ -110,13 +119,17 @@ impl OrderService {
     /// (forgetting the guard) or settles the guard.
     async fn place_guarded(
         &self,
-        order_id: OrderId,
+        placement: Guarded<'_>,
         new_order: NewOrder,
-        claim: Option<&IdempotencyClaim>,
-        guard: PendingEffect,
         respond: impl FnOnce(&Order) -> StoredResponse + Send,
         request_id: &RequestId,
     ) -> Result<Order, PlaceOrderError> {
+        let Guarded {
+            order_id,
+            actor,
+            claim,
+            guard,
+        } = placement;
         let customer = match self
             .ports
             .customers
@@ -142,7 +155,9 @@ impl OrderService {
                     .await);
             }
         };
-        let (order, placed) = Order::place(order_id, new_order, address, self.ports.clock.now());
+        let (order, mut placed) =
+            Order::place(order_id, new_order, address, self.ports.clock.now());
+        placed.actor = actor;
         match self
             .ports
             .inventory
@@ -172,6 +187,7 @@ impl OrderService {
             }
         }
         let completion = claim.map(|claim| IdempotencyCompletion {
+            owner: claim.owner.clone(),
             key: claim.key.clone(),
             order_id,
             response: respond(&order),
@@ -265,6 +281,14 @@ impl OrderService {
             }
         }
     }
+}
+
+/// A placement whose guard is recorded: what it places, for whom, and what settles it.
+struct Guarded<'a> {
+    order_id: OrderId,
+    actor: Option<Actor>,
+    claim: Option<&'a IdempotencyClaim>,
+    guard: PendingEffect,
 }
 
 /// The stock an order holds: its lines, under the order's id.

@@ -9,6 +9,7 @@ use futures::executor::block_on;
 use mockall::Sequence;
 use mockall::predicate::eq;
 
+use crate::access::Caller;
 use crate::command::OrderCommand;
 use crate::effect::{Effect, EffectPolicy, PendingEffect};
 use crate::order::{CommandError, Order};
@@ -135,7 +136,7 @@ fn place(
     idempotency: Option<IdempotentRequest>,
 ) -> Result<Placement, PlaceOrderError> {
     let order = new_order(vec![line("prod-1", 2, 1000)], None);
-    block_on(service.place_order(order, idempotency, rendered, &request_id()))
+    block_on(service.place_order(&Caller::Anyone, order, idempotency, rendered, &request_id()))
 }
 
 #[test]
@@ -555,11 +556,11 @@ fn a_deleted_order_reads_as_not_found_but_its_history_stays_readable() {
         .returning(move |_| Ok(vec![placed.clone()]));
     let service = mocks.service();
     assert!(matches!(
-        block_on(service.get_order(order_id())),
+        block_on(service.get_order(&Caller::Anyone, order_id())),
         Err(crate::service::ReadOrderError::NotFound)
     ));
     assert_eq!(
-        block_on(service.order_history(order_id()))
+        block_on(service.order_history(&Caller::Anyone, order_id()))
             .map(|h| h.len())
             .ok(),
         Some(1)
@@ -574,7 +575,7 @@ fn an_order_without_history_does_not_exist() {
         .expect_order_history()
         .returning(|_| Ok(vec![]));
     assert!(matches!(
-        block_on(mocks.service().order_history(order_id())),
+        block_on(mocks.service().order_history(&Caller::Anyone, order_id())),
         Err(crate::service::ReadOrderError::NotFound)
     ));
 }
@@ -601,7 +602,13 @@ fn change(
     command: OrderCommand,
     expected: Option<u32>,
 ) -> Result<Order, ChangeOrderError> {
-    block_on(service.change_order(order_id(), command, expected, &request_id()))
+    block_on(service.change_order(
+        &Caller::Anyone,
+        order_id(),
+        command,
+        expected,
+        &request_id(),
+    ))
 }
 
 #[test]
@@ -843,4 +850,104 @@ fn due_effects_are_retried_with_a_doubling_wait_until_done() {
         .times(1)
         .returning(|_| Ok(()));
     assert_eq!(block_on(mocks.service().run_due_effects()).ok(), Some(3));
+}
+
+fn customer_caller(id: &str) -> Caller {
+    let subject = crate::access::Subject::parse(id).unwrap_or_else(|e| panic!("{e}"));
+    Caller::Principal(crate::access::Principal::new(
+        subject,
+        [crate::access::Scope::Customer],
+        None,
+    ))
+}
+
+#[test]
+fn a_change_records_who_made_it_and_the_scope_that_allowed_it() {
+    let mut mocks = Mocks::new();
+    mocks
+        .orders
+        .expect_find_order()
+        .returning(|_| Ok(Some(placed_order())));
+    mocks
+        .orders
+        .expect_save_change()
+        .withf(|change| {
+            change.entry.actor.as_ref().is_some_and(|actor| {
+                actor.sub.as_str() == "cust-1" && actor.scope == crate::access::Scope::Customer
+            })
+        })
+        .times(1)
+        .returning(|_| Ok(SaveOutcome::Saved));
+    let service = mocks.service();
+    let changed = block_on(service.change_order(
+        &customer_caller("cust-1"),
+        order_id(),
+        OrderCommand::UpdateShippingAddress(address()),
+        None,
+        &request_id(),
+    ));
+    assert!(changed.is_ok());
+}
+
+#[test]
+fn another_customer_s_order_is_not_found_and_an_action_beyond_the_scopes_is_forbidden() {
+    let mut mocks = Mocks::new();
+    mocks
+        .orders
+        .expect_find_order()
+        .returning(|_| Ok(Some(placed_order())));
+    mocks.orders.expect_save_change().never();
+    let service = mocks.service();
+    let attempt = |caller: Caller, command: OrderCommand| {
+        block_on(service.change_order(&caller, order_id(), command, None, &request_id()))
+    };
+    assert!(matches!(
+        attempt(customer_caller("cust-2"), cancel()),
+        Err(ChangeOrderError::NotFound)
+    ));
+    assert!(matches!(
+        attempt(customer_caller("cust-1"), OrderCommand::Delete),
+        Err(ChangeOrderError::Forbidden)
+    ));
+    assert!(matches!(
+        block_on(service.get_order(&customer_caller("cust-2"), order_id())),
+        Err(crate::service::ReadOrderError::NotFound)
+    ));
+}
+
+#[test]
+fn placing_for_another_customer_is_forbidden_before_anything_is_called() {
+    let mut mocks = Mocks::new();
+    mocks.effects.expect_record_effect().never();
+    mocks.idempotency.expect_claim().never();
+    mocks.customers.expect_find_customer().never();
+    let order = new_order(vec![line("prod-1", 2, 1000)], None);
+    let placed = block_on(mocks.service().place_order(
+        &customer_caller("cust-2"),
+        order,
+        Some(keyed_request()),
+        rendered,
+        &request_id(),
+    ));
+    assert!(matches!(placed, Err(PlaceOrderError::Forbidden)));
+}
+
+#[test]
+fn an_idempotency_key_belongs_to_the_caller_that_sent_it() {
+    let mut mocks = Mocks::new();
+    mocks
+        .idempotency
+        .expect_claim()
+        .withf(|claim| claim.owner.as_ref().map(|o| o.as_str()) == Some("cust-1"))
+        .times(1)
+        .returning(|_| Ok(ClaimOutcome::Replay(StoredResponse(b"first".to_vec()))));
+    let order = new_order(vec![line("prod-1", 2, 1000)], None);
+    let placed = block_on(mocks.service().place_order(
+        &customer_caller("cust-1"),
+        order,
+        Some(keyed_request()),
+        rendered,
+        &request_id(),
+    ));
+    assert!(matches!(placed, Ok(Placement::Replayed(_))));
 }

@@ -11,7 +11,7 @@ use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use order_domain::RepositoryError;
+use order_domain::{Action, RepositoryError};
 
 use crate::error::ApiError;
 use crate::openapi;
@@ -49,31 +49,37 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(action(
             "/v1/orders/{id}/payment",
             Method::PUT,
+            Action::UpdatePayment,
             orders::parse_payment,
         ))
         .service(action(
             "/v1/orders/{id}/shipping",
             Method::PUT,
+            Action::UpdateShipping,
             orders::parse_shipping,
         ))
         .service(action(
             "/v1/orders/{id}/shipment/tracking",
             Method::PUT,
+            Action::SetTracking,
             orders::parse_tracking,
         ))
         .service(action(
             "/v1/orders/{id}/confirm-payment",
             Method::POST,
+            Action::ConfirmPayment,
             orders::parse_confirm_payment,
         ))
         .service(action(
             "/v1/orders/{id}/confirm-delivery",
             Method::POST,
+            Action::ConfirmDelivery,
             orders::parse_confirm_delivery,
         ))
         .service(action(
             "/v1/orders/{id}/cancel",
             Method::POST,
+            Action::Cancel,
             orders::parse_cancel,
         ))
         .service(
@@ -104,12 +110,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// A business action on an order: one method, a body parsed into its command.
-fn action(path: &'static str, method: Method, parse: orders::ParseCommand) -> actix_web::Resource {
+fn action(
+    path: &'static str,
+    method: Method,
+    action: Action,
+    parse: orders::ParseCommand,
+) -> actix_web::Resource {
     resource(path)
         .route(
             web::route()
                 .method(method.clone())
-                .to(orders::changing(parse)),
+                .to(orders::changing(action, parse)),
         )
         .default_service(method_not_allowed(method.as_str()))
 }

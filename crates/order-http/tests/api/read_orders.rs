@@ -89,7 +89,8 @@ async fn history_starts_with_the_placement(backend: Backend) -> TestResult {
             "toStatus": "pending",
             "at": order["createdAt"],
             "version": 1,
-            "data": {"totalAmount": 3800, "currency": "USD", "itemCount": 2}
+            "data": {"totalAmount": 3800, "currency": "USD", "itemCount": 2},
+            "actor": null
         }]})
     );
     Ok(())

@@ -6,12 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{Handler, HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use order_domain::{
-    BoundedText, ChangeOrderError, CommandError, Money, OrderCommand, OrderService, PaymentDetails,
-    PaymentMethod, PaymentReference,
+    Action, BoundedText, Caller, ChangeOrderError, CommandError, Money, OrderCommand, OrderService,
+    PaymentDetails, PaymentMethod, PaymentReference,
 };
 use serde_json::{Map, Value};
 
 use crate::body::{Fields, JsonObject};
+use crate::caller::CurrentCaller;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::place::parse_address;
@@ -34,11 +35,13 @@ type ChangeArgs = (
     NoQuery,
     HttpRequest,
     CurrentRequestId,
+    CurrentCaller,
     JsonObject,
 );
 
-/// The handler of an action whose body `parse` reads; it answers 200 with the order.
+/// The handler of `action`, whose body `parse` reads; it answers 200 with the order.
 pub fn changing(
+    action: Action,
     parse: ParseCommand,
 ) -> impl Handler<ChangeArgs, Output = Result<HttpResponse, ApiError>> {
     move |service: web::Data<OrderService>,
@@ -46,11 +49,24 @@ pub fn changing(
           _: NoQuery,
           request: HttpRequest,
           request_id: CurrentRequestId,
+          CurrentCaller(caller): CurrentCaller,
           JsonObject(body): JsonObject| async move {
         let command = parse(&body).map_err(ApiError::validation);
-        let order = change(&service, &path, &request, &request_id, command).await?;
+        let requested = Requested {
+            caller: &caller,
+            request: &request,
+            request_id: &request_id,
+        };
+        let order = change(&service, &path, requested, action, command).await?;
         Ok(order_response(StatusCode::OK, &order))
     }
+}
+
+/// Who asks for a change, and how.
+struct Requested<'a> {
+    caller: &'a Caller,
+    request: &'a HttpRequest,
+    request_id: &'a CurrentRequestId,
 }
 
 /// Soft-delete a pending or canceled order; a pending order's stock reservation is released. The order is kept, with its deletion time; afterwards GET is 404 and every mutation 409 order_deleted.
@@ -70,12 +86,18 @@ pub async fn delete_order(
     _: NoQuery,
     request: HttpRequest,
     request_id: CurrentRequestId,
+    CurrentCaller(caller): CurrentCaller,
 ) -> Result<HttpResponse, ApiError> {
+    let requested = Requested {
+        caller: &caller,
+        request: &request,
+        request_id: &request_id,
+    };
     change(
         &service,
         &path,
-        &request,
-        &request_id,
+        requested,
+        Action::Delete,
         Ok(OrderCommand::Delete),
     )
     .await?;
@@ -85,22 +107,32 @@ pub async fn delete_order(
 async fn change(
     service: &OrderService,
     path: &str,
-    request: &HttpRequest,
-    request_id: &CurrentRequestId,
+    requested: Requested<'_>,
+    action: Action,
     command: Result<OrderCommand, ApiError>,
 ) -> Result<order_domain::Order, ApiError> {
     let id = order_id(path)?;
-    let expected_version = if_match(request)?;
+    let expected_version = if_match(requested.request)?;
     let command = match command {
         Ok(command) => command,
         Err(invalid) => {
-            // An order that is gone or deleted says so first: no body would change it.
-            service.ensure_changeable(id).await.map_err(change_error)?;
+            // An order the caller cannot change at all (gone, not its to change,
+            // deleted) says so first: no body would change it.
+            service
+                .ensure_changeable(requested.caller, id, action)
+                .await
+                .map_err(change_error)?;
             return Err(invalid);
         }
     };
     service
-        .change_order(id, command, expected_version, &request_id.0)
+        .change_order(
+            requested.caller,
+            id,
+            command,
+            expected_version,
+            &requested.request_id.0,
+        )
         .await
         .map_err(change_error)
 }
@@ -125,6 +157,9 @@ fn if_match(request: &HttpRequest) -> Result<Option<u32>, ApiError> {
 fn change_error(error: ChangeOrderError) -> ApiError {
     match error {
         ChangeOrderError::NotFound => ApiError::order_not_found(),
+        ChangeOrderError::Forbidden => {
+            ApiError::forbidden("The caller's scopes do not allow this action on this order.")
+        }
         ChangeOrderError::Refused(CommandError::Deleted) => ApiError::order_deleted(),
         ChangeOrderError::Refused(CommandError::InvalidTransition(refusal)) => {
             ApiError::invalid_transition(refusal.to_string())

@@ -10,6 +10,7 @@ use order_domain::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::caller::CurrentCaller;
 use crate::error::{ApiError, Problem};
 use crate::routes::orders::read::read_error;
 use crate::routes::orders::view::OrderView;
@@ -41,9 +42,13 @@ const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "curso
 pub async fn list_orders(
     service: web::Data<OrderService>,
     request: HttpRequest,
+    CurrentCaller(caller): CurrentCaller,
 ) -> Result<HttpResponse, ApiError> {
     let query = parse_query(request.query_string())?;
-    let page = service.list_orders(&query).await.map_err(read_error)?;
+    let page = service
+        .list_orders(&caller, query)
+        .await
+        .map_err(read_error)?;
     Ok(HttpResponse::Ok().json(OrderList {
         items: page.orders.iter().map(OrderView::from).collect(),
         next_cursor: page.next.map(encode_cursor),

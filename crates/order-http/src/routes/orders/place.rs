@@ -6,9 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use order_domain::{
-    Address, AddressField, Charges, Currency, CustomerId, IdempotencyKey, IdempotentRequest,
-    LinesError, Money, NewOrder, OrderLines, OrderService, PlaceOrderError, Placement, ProductId,
-    Quantity, RequestFingerprint, StoreId, StoredResponse, UncheckedAddress,
+    Address, AddressField, Caller, Charges, Currency, CustomerId, IdempotencyKey,
+    IdempotentRequest, LinesError, Money, NewOrder, OrderLines, OrderService, PlaceOrderError,
+    Placement, ProductId, Quantity, RequestFingerprint, StoreId, StoredResponse, UncheckedAddress,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use tracing::Instrument;
 
 use crate::body::{Fields, JsonObject, write_canonical_object};
+use crate::caller::CurrentCaller;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
@@ -69,6 +70,7 @@ pub async fn place_order(
     _: NoQuery,
     request: HttpRequest,
     request_id: CurrentRequestId,
+    CurrentCaller(caller): CurrentCaller,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     // The answer rendered for the idempotency record is the answer sent: rendered once.
@@ -76,7 +78,7 @@ pub async fn place_order(
     let placed = place(
         &service,
         &request,
-        &request_id,
+        (caller, &request_id),
         &body,
         Arc::clone(&rendered),
     )
@@ -98,7 +100,7 @@ pub async fn place_order(
 async fn place(
     service: &web::Data<OrderService>,
     request: &HttpRequest,
-    request_id: &CurrentRequestId,
+    (caller, request_id): (Caller, &CurrentRequestId),
     body: &Map<String, Value>,
     rendered: Arc<OnceLock<StoredResponse>>,
 ) -> Result<Placement, ApiError> {
@@ -127,7 +129,7 @@ async fn place(
         actix_web::rt::spawn(
             async move {
                 service
-                    .place_order(new_order, idempotency, respond, &request_id)
+                    .place_order(&caller, new_order, idempotency, respond, &request_id)
                     .await
             }
             .instrument(tracing::Span::current()),
@@ -280,6 +282,9 @@ fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
             ApiError::idempotency_request_in_progress()
         }
         PlaceOrderError::Abandoned => ApiError::placement_abandoned(),
+        PlaceOrderError::Forbidden => ApiError::forbidden(
+            "You may place orders for yourself only: customerId names another customer.",
+        ),
         PlaceOrderError::Repository(error) => repository_error(error),
     }
 }

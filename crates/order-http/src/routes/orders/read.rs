@@ -6,6 +6,7 @@ use order_domain::{OrderId, OrderService, ReadOrderError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::caller::CurrentCaller;
 use crate::error::{ApiError, Problem};
 use crate::routes::orders::view::{HistoryEntryView, OrderView, order_response};
 use crate::routes::{NoQuery, repository_error};
@@ -18,6 +19,10 @@ pub fn order_id(path: &str) -> Result<OrderId, ApiError> {
 pub fn read_error(error: ReadOrderError) -> ApiError {
     match error {
         ReadOrderError::NotFound => ApiError::order_not_found(),
+        ReadOrderError::Forbidden => ApiError::forbidden(
+            "Only your own orders (or your store's) can be listed: customerId or storeId names \
+             others.",
+        ),
         ReadOrderError::Repository(error) => repository_error(error),
     }
 }
@@ -43,9 +48,10 @@ pub async fn get_order(
     service: web::Data<OrderService>,
     path: web::Path<String>,
     _: NoQuery,
+    CurrentCaller(caller): CurrentCaller,
 ) -> Result<HttpResponse, ApiError> {
     let order = service
-        .get_order(order_id(&path)?)
+        .get_order(&caller, order_id(&path)?)
         .await
         .map_err(read_error)?;
     Ok(order_response(StatusCode::OK, &order))
@@ -79,9 +85,10 @@ pub async fn order_history(
     service: web::Data<OrderService>,
     path: web::Path<String>,
     _: NoQuery,
+    CurrentCaller(caller): CurrentCaller,
 ) -> Result<HttpResponse, ApiError> {
     let history = service
-        .order_history(order_id(&path)?)
+        .order_history(&caller, order_id(&path)?)
         .await
         .map_err(read_error)?;
     let items = history.iter().map(HistoryEntryView::from).collect();

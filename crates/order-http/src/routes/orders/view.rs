@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use chrono::{DateTime, SecondsFormat, Utc};
-use order_domain::{Address, HistoryEntry, Order};
+use order_domain::{Actor, Address, HistoryEntry, Order};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -234,6 +234,29 @@ pub struct HistoryEntryView {
     version: u32,
     /// The event's details; see `docs/api.md` for each event's fields.
     data: Value,
+    /// Who made the change: the caller and the scope that allowed it; `null` in open
+    /// mode and for changes the service makes by itself.
+    #[schema(required = true)]
+    actor: Option<ActorView>,
+}
+
+/// Who made a change.
+#[derive(Serialize, ToSchema)]
+pub struct ActorView {
+    /// The caller's subject (its token's `sub`).
+    sub: String,
+    /// The one of the caller's scopes that allowed the change.
+    #[schema(example = "orders:customer")]
+    scope: &'static str,
+}
+
+impl From<&Actor> for ActorView {
+    fn from(actor: &Actor) -> Self {
+        Self {
+            sub: actor.sub.as_str().to_owned(),
+            scope: actor.scope.as_str(),
+        }
+    }
 }
 
 impl From<&HistoryEntry> for HistoryEntryView {
@@ -249,6 +272,7 @@ impl From<&HistoryEntry> for HistoryEntryView {
             at: timestamp(entry.at),
             version: entry.version,
             data,
+            actor: entry.actor.as_ref().map(ActorView::from),
         }
     }
 }
