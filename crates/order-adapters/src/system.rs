@@ -1,7 +1,7 @@
 //! The clock and the id source the service runs on.
 
 use chrono::{DateTime, Utc};
-use order_domain::{Clock, OrderId, OrderIdSource};
+use order_domain::{Clock, EventId, IdSource, OrderId};
 use uuid::Uuid;
 
 /// The system clock, truncated to the microsecond so that times survive a round trip
@@ -20,8 +20,12 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UuidV7Ids;
 
-impl OrderIdSource for UuidV7Ids {
+impl IdSource for UuidV7Ids {
     fn next_order_id(&self) -> OrderId {
         OrderId::from_uuid(Uuid::now_v7())
+    }
+
+    fn next_event_id(&self) -> EventId {
+        EventId::from_uuid(Uuid::now_v7())
     }
 }

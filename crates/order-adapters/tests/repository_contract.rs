@@ -1,7 +1,6 @@
 //! The store's contract, on a real SQLite file and on a real PostgreSQL database.
 
 use std::sync::Arc;
-
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -9,12 +8,13 @@ use order_adapters::testing::{Backend, TestDatabase};
 use order_adapters::{Database, DatabaseOptions, DemoDirectory, OrderStore};
 use order_domain::{
     Actor, Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory,
-    CustomerId, DueEffect, Effect, EffectOutbox, HistoryEntry, IdempotencyClaim,
-    IdempotencyCompletion, IdempotencyKey, IdempotencyStore, InsertOutcome, Inventory, Money,
-    NewOrder, Order, OrderChange, OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository,
-    OrderStatus, PageSize, PendingEffect, ProductId, Quantity, RequestFingerprint, RequestId,
-    Reservation, ReservationError, ReservationLine, SaveOutcome, Scope, StoreId, StoredResponse,
-    Subject, UncheckedAddress,
+    CustomerId, DueEffect, Effect, EffectOutbox, EventId, EventLog, FeedError, FeedStart,
+    HistoryEntry, IdempotencyClaim, IdempotencyCompletion, IdempotencyKey, IdempotencyStore,
+    InsertOutcome, Inventory, Money, NewOrder, Order, OrderChange, OrderCommand, OrderId,
+    OrderLines, OrderQuery, OrderRepository, OrderStatus, PageSize, PendingEffect, PlacedOrder,
+    ProductId, Quantity, RecordedEvent, RequestFingerprint, RequestId, Reservation,
+    ReservationError, ReservationLine, SaveOutcome, Scope, StoreId, StoredResponse, Subject,
+    UncheckedAddress,
 };
 use uuid::Uuid;
 
@@ -64,6 +64,9 @@ order_adapters::on_both_backends!(
     claims_racing_abandons_of_one_key_never_fail,
     concurrent_takers_never_take_one_effect_twice,
     concurrent_releases_of_one_demo_reservation_give_its_stock_back_once,
+    every_change_s_event_is_in_the_feed_in_commit_order,
+    forgotten_events_make_a_reader_that_missed_them_fail_and_positions_go_on,
+    concurrent_writers_never_make_a_reader_skip_or_repeat_an_event,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -158,6 +161,27 @@ fn new_id() -> OrderId {
     OrderId::from_uuid(Uuid::now_v7())
 }
 
+/// The event of a change: its body names the order, the event and the version, so
+/// that a test can tell which it got back.
+fn event_of(order: &Order, entry: &HistoryEntry) -> RecordedEvent {
+    RecordedEvent {
+        id: EventId::from_uuid(Uuid::now_v7()),
+        order_id: order.id(),
+        version: entry.version,
+        name: entry.event.name(),
+        at: entry.at,
+        body: format!("{} {} v{}", order.id(), entry.event.name(), entry.version).into_bytes(),
+    }
+}
+
+fn placed_order(order: &Order, entry: &HistoryEntry) -> PlacedOrder {
+    PlacedOrder {
+        order: order.clone(),
+        entry: entry.clone(),
+        event: event_of(order, entry),
+    }
+}
+
 /// Stores a placed order as an unkeyed placement does: its guard first, then the order.
 async fn store_placed(store: &OrderStore, order: &Order, placed: &HistoryEntry) -> TestResult {
     let guard = guard(order.id());
@@ -168,7 +192,7 @@ async fn store_placed(store: &OrderStore, order: &Order, placed: &HistoryEntry) 
         })
         .await?;
     let stored = store
-        .insert_placed_order(order, placed, None, &guard.effect.id())
+        .insert_placed_order(&placed_order(order, placed), None, &guard.effect.id())
         .await?;
     anyhow::ensure!(stored == InsertOutcome::Stored, "not stored: {stored:?}");
     Ok(())
@@ -189,7 +213,11 @@ async fn complete(
         response,
     };
     store
-        .insert_placed_order(order, placed, Some(completion), &claim.guard.effect.id())
+        .insert_placed_order(
+            &placed_order(order, placed),
+            Some(completion),
+            &claim.guard.effect.id(),
+        )
         .await
 }
 
@@ -624,6 +652,7 @@ fn cancel(order: &Order, at: DateTime<Utc>, due_in: Duration) -> anyhow::Result<
         at,
     )?;
     Ok(OrderChange {
+        event: event_of(&changed, &entry),
         order: changed,
         entry,
         previous_version: order.version(),
@@ -779,7 +808,11 @@ async fn a_placement_s_guard_decides_between_storing_the_order_and_releasing_its
     );
     assert_eq!(
         store
-            .insert_placed_order(&dropped, &placed, None, &dropped_guard.effect.id())
+            .insert_placed_order(
+                &placed_order(&dropped, &placed),
+                None,
+                &dropped_guard.effect.id(),
+            )
             .await?,
         InsertOutcome::GuardTaken
     );
@@ -893,6 +926,210 @@ async fn concurrent_releases_of_one_demo_reservation_give_its_stock_back_once(
             Err(ReservationError::InsufficientStock(_))
         ),
         "the 8 units came back once, not more"
+    );
+    Ok(())
+}
+
+/// Every event of the feed from `start`, page by page, with the position the last page
+/// ended at.
+async fn read_all(store: &OrderStore, start: FeedStart) -> anyhow::Result<(Vec<String>, u64)> {
+    let mut bodies = Vec::new();
+    let mut start = start;
+    loop {
+        let page = store.read_events(start, 3).await?;
+        if page.events.is_empty() {
+            return Ok((bodies, page.next_after));
+        }
+        let positions: Vec<u64> = page.events.iter().map(|e| e.position).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        bodies.extend(
+            page.events
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.event.body).into_owned()),
+        );
+        start = FeedStart::After(page.next_after);
+    }
+}
+
+async fn every_change_s_event_is_in_the_feed_in_commit_order(backend: Backend) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    let (first, placed_first) = order("cust-1", "store-1", base_time())?;
+    let (second, placed_second) = order("cust-2", "store-1", base_time())?;
+    store_placed(&store, &first, &placed_first).await?;
+    store_placed(&store, &second, &placed_second).await?;
+    let change = cancel(&first, base_time(), Duration::from_secs(60))?;
+    store.save_change(&change).await?;
+    // A change that lost its race records no event.
+    let stale = cancel(&first, base_time(), Duration::from_secs(60))?;
+    assert_eq!(
+        store.save_change(&stale).await?,
+        SaveOutcome::VersionConflict
+    );
+
+    let (bodies, end) = read_all(&store, FeedStart::Oldest).await?;
+    assert_eq!(
+        bodies,
+        [
+            format!("{} order_placed v1", first.id()),
+            format!("{} order_placed v1", second.id()),
+            format!("{} order_canceled v2", first.id()),
+        ]
+    );
+    let page = store.read_events(FeedStart::Oldest, 10).await?;
+    let last = &page.events[2];
+    assert_eq!(last.event, change.event, "read back as recorded");
+    assert_eq!(end, last.position);
+
+    let now = store.read_events(FeedStart::End, 10).await?;
+    assert!(now.events.is_empty());
+    assert_eq!(now.next_after, end, "the end is the last position");
+    let (third, placed_third) = order("cust-3", "store-1", base_time())?;
+    store_placed(&store, &third, &placed_third).await?;
+    let (after_end, _) = read_all(&store, FeedStart::After(end)).await?;
+    assert_eq!(after_end, [format!("{} order_placed v1", third.id())]);
+    Ok(())
+}
+
+async fn forgotten_events_make_a_reader_that_missed_them_fail_and_positions_go_on(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    for customer in ["cust-1", "cust-2", "cust-3"] {
+        let (order, placed) = order(customer, "store-1", base_time())?;
+        store_placed(&store, &order, &placed).await?;
+    }
+    let (_, end) = read_all(&store, FeedStart::Oldest).await?;
+    assert_eq!(
+        store.forget_events(Duration::from_secs(3600), 10).await?,
+        0,
+        "within their retention"
+    );
+    assert_eq!(store.forget_events(Duration::ZERO, 2).await?, 2);
+    // Positions end - 2 and end - 1 are forgotten: a reader after end - 2 missed one.
+    assert!(matches!(
+        store.read_events(FeedStart::After(end - 2), 10).await,
+        Err(FeedError::Expired)
+    ));
+    let kept = store.read_events(FeedStart::After(end - 1), 10).await?;
+    assert_eq!(
+        kept.events.len(),
+        1,
+        "a reader that saw the forgotten ones misses nothing"
+    );
+    assert_eq!(
+        store.read_events(FeedStart::Oldest, 10).await?.events.len(),
+        1
+    );
+
+    assert_eq!(store.forget_events(Duration::ZERO, 10).await?, 1);
+    let (order, placed) = order("cust-4", "store-1", base_time())?;
+    store_placed(&store, &order, &placed).await?;
+    let page = store.read_events(FeedStart::After(end), 10).await?;
+    assert_eq!(page.events.len(), 1);
+    assert!(page.events[0].position > end, "positions never go back");
+    Ok(())
+}
+
+async fn concurrent_writers_never_make_a_reader_skip_or_repeat_an_event(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = Arc::new(test.store());
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in 0..15 {
+                    let (order, placed) =
+                        order(&format!("cust-{writer}-{n}"), "store-1", base_time())?;
+                    store_placed(&store, &order, &placed).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    // The reader pages while the writers commit, as a consumer of the feed does.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 120 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "saw {} of 120 events",
+            seen.len()
+        );
+        let page = store.read_events(FeedStart::After(after), 7).await?;
+        seen.extend(page.events.iter().map(|e| e.event.id));
+        after = page.next_after;
+        tokio::task::yield_now().await;
+    }
+    for writer in await_all(writers.into_iter()).await {
+        writer??;
+    }
+    let page = store.read_events(FeedStart::After(after), 10).await?;
+    assert!(page.events.is_empty(), "nothing more");
+    let distinct: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(distinct.len(), 120, "each event once");
+    Ok(())
+}
+
+/// On PostgreSQL a transaction may commit after one that began after it: the event it
+/// holds must come after every position a reader has already passed, never before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_late_comes_after_what_a_reader_has_passed() -> TestResult {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    let Some(server) = order_adapters::testing::postgres_server() else {
+        return Ok(());
+    };
+    let test = TestDb::new(Backend::Postgres)?;
+    let store = test.store();
+    let order_adapters::DatabaseUrl::Postgres(url) = test.database.url().clone() else {
+        anyhow::bail!("not PostgreSQL: {server}");
+    };
+    // A transaction that records an event and holds off its commit until told.
+    let (begun, has_begun) = std::sync::mpsc::channel();
+    let (commit, may_commit) = std::sync::mpsc::channel::<()>();
+    let late_id = Uuid::now_v7();
+    let late = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut conn = diesel::PgConnection::establish(&url)?;
+        conn.batch_execute(&format!(
+            "BEGIN; INSERT INTO order_events (id, order_id, version, name, at, body, recorded_at) \
+             VALUES ('{late_id}', '{}', 1, 'order_placed', now(), 'late', now())",
+            Uuid::now_v7()
+        ))?;
+        begun.send(())?;
+        may_commit.recv()?;
+        conn.batch_execute("COMMIT")?;
+        Ok(())
+    });
+    tokio::task::spawn_blocking(move || has_begun.recv()).await??;
+
+    let (order, placed) = order("cust-1", "store-1", base_time())?;
+    store_placed(&store, &order, &placed).await?;
+    let page = store.read_events(FeedStart::Oldest, 10).await?;
+    assert_eq!(
+        page.events.len(),
+        1,
+        "the uncommitted event is not there yet"
+    );
+    let passed = page.next_after;
+
+    commit.send(())?;
+    tokio::task::spawn_blocking(move || late.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the late transaction panicked"))??;
+    let page = store.read_events(FeedStart::After(passed), 10).await?;
+    assert_eq!(
+        page.events
+            .iter()
+            .map(|e| e.event.id.as_uuid())
+            .collect::<Vec<_>>(),
+        [late_id],
+        "the late event comes after the position the reader passed"
     );
     Ok(())
 }

@@ -1,15 +1,20 @@
-//! What happened to an order: the event each change records, and the history entry
-//! that carries it.
+//! What happened to an order: the event each change records, the history entry that
+//! carries it, and the event as the rest of the marketplace is told of it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use std::fmt;
+
+use uuid::Uuid;
 
 use crate::access::Actor;
 use crate::address::Address;
 use crate::details::PaymentMethod;
 use crate::lifecycle::OrderStatus;
+use crate::order::Order;
 use crate::values::{
-    CancellationReason, Carrier, Currency, Money, PaymentReference, TrackingNumber,
+    CancellationReason, Carrier, Currency, Money, OrderId, PaymentReference, TrackingNumber,
 };
 
 /// A change to an order, recorded in its history. Each change bumps the version.
@@ -76,6 +81,18 @@ pub enum OrderEvent {
 }
 
 impl OrderEvent {
+    /// Every event's name, in the order of an order's life.
+    pub const NAMES: [&'static str; 8] = [
+        "order_placed",
+        "payment_info_updated",
+        "payment_confirmed",
+        "shipping_address_updated",
+        "shipment_tracking_set",
+        "delivery_confirmed",
+        "order_canceled",
+        "order_deleted",
+    ];
+
     /// The event's name in the API and in storage (`order_placed`, …).
     pub fn name(&self) -> &'static str {
         match self {
@@ -108,6 +125,61 @@ pub struct HistoryEntry {
     /// Who made the change; `None` in open mode and for changes the service makes by
     /// itself.
     pub actor: Option<Actor>,
+}
+
+/// Identifier of a published event: a UUID, unique per event, that consumers
+/// deduplicate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(Uuid);
+
+impl EventId {
+    /// Wraps a UUID that names an event.
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The UUID itself.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A change of an order as the rest of the marketplace is told of it: the change's
+/// history entry, the order as it stood right after it, and the event's own id.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderChanged<'a> {
+    /// The event's id.
+    pub id: EventId,
+    /// The order after the change (after a deletion too, though reads no longer show it).
+    pub order: &'a Order,
+    /// The change.
+    pub entry: &'a HistoryEntry,
+}
+
+/// An event written down, in the same transaction as its change, to be published: its
+/// identity and place in the order's life, and its body as
+/// [`crate::EventFormat`] rendered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// The order it is about.
+    pub order_id: OrderId,
+    /// The version of the order the change produced: events of one order are
+    /// published in this order.
+    pub version: u32,
+    /// What happened (`order_placed`, …).
+    pub name: &'static str,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The event as consumers receive it.
+    pub body: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -193,6 +265,7 @@ mod tests {
         for (event, stored) in every_event() {
             assert_eq!(serde_json::to_value(&event)?, stored, "{}", event.name());
             assert_eq!(stored["event"], event.name());
+            assert!(OrderEvent::NAMES.contains(&event.name()));
             let back: OrderEvent = serde_json::from_value(stored)?;
             assert_eq!(back, event);
         }

@@ -20,14 +20,14 @@ pub use address::{Address, AddressError, AddressField, InvalidAddress, Unchecked
 pub use command::{NewOrder, OrderCommand};
 pub use details::{Cancellation, Payment, PaymentDetails, PaymentMethod, Shipment};
 pub use effect::{Effect, EffectId, EffectPolicy, PendingEffect};
-pub use event::{HistoryEntry, OrderEvent};
+pub use event::{EventId, HistoryEntry, OrderChanged, OrderEvent, RecordedEvent};
 pub use lifecycle::{Action, InvalidTransition, OrderStatus, allowed_actions, transition};
 pub use lines::{Charges, LinesError, OrderItem, OrderLines, TotalOverflow};
 pub use order::{CommandError, Order, OrderRecord, SideEffects};
 pub use ports::*;
 pub use service::{
-    ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, PlacementPolicy,
-    Ports, ReadOrderError,
+    ChangeOrderError, FeedPageSize, IdempotentRequest, OrderService, PlaceOrderError, Placement,
+    PlacementPolicy, Ports, ReadFeedError, ReadOrderError,
 };
 pub use values::{
     BoundedText, CancellationReason, Carrier, Currency, CustomerId, IdempotencyKey, InvalidValue,

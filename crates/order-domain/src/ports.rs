@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::access::Subject;
 use crate::address::Address;
 use crate::effect::{EffectId, PendingEffect};
-use crate::event::HistoryEntry;
+use crate::event::{EventId, HistoryEntry, OrderChanged, RecordedEvent};
 use crate::lifecycle::OrderStatus;
 use crate::order::Order;
 use crate::values::{
@@ -332,6 +332,8 @@ pub struct OrderChange {
     pub entry: HistoryEntry,
     /// The version the change was decided on.
     pub previous_version: u32,
+    /// The change's event, for the feed and the broker.
+    pub event: RecordedEvent,
     /// What the change asks of the world beyond the database, recorded with it so that
     /// it cannot be lost.
     pub effects: Vec<DueEffect>,
@@ -344,6 +346,17 @@ pub enum SaveOutcome {
     Saved,
     /// The order changed since the change was decided; nothing was stored.
     VersionConflict,
+}
+
+/// A new order to store: the order, its first history entry and its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedOrder {
+    /// The order.
+    pub order: Order,
+    /// Its first history entry.
+    pub entry: HistoryEntry,
+    /// The event of its placement.
+    pub event: RecordedEvent,
 }
 
 /// Whether a placed order was stored.
@@ -415,21 +428,20 @@ pub trait EffectOutbox: Send + Sync + 'static {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OrderRepository: Send + Sync + 'static {
-    /// Stores a new order, its first history entry and, when given, the idempotency
-    /// key's outcome, in one transaction: all of it or nothing. The same transaction
-    /// forgets the placement's guard (`guard`, an effect that releases the order's
-    /// reservation), but only if no worker has taken it: a guard taken means that its
-    /// placement counted as abandoned and the reservation is being given back, and then
-    /// nothing is stored ([`InsertOutcome::GuardTaken`]). So of a placement and the
-    /// release of its stock exactly one wins, whatever the timing.
+    /// Stores a new order, its first history entry, its event and, when given, the
+    /// idempotency key's outcome, in one transaction: all of it or nothing. The same
+    /// transaction forgets the placement's guard (`guard`, an effect that releases the
+    /// order's reservation), but only if no worker has taken it: a guard taken means
+    /// that its placement counted as abandoned and the reservation is being given back,
+    /// and then nothing is stored ([`InsertOutcome::GuardTaken`]). So of a placement and
+    /// the release of its stock exactly one wins, whatever the timing.
     ///
     /// # Errors
     /// [`RepositoryError`] when the database fails or the claim on `completion.key`
     /// is no longer this request's; then nothing was stored.
     async fn insert_placed_order(
         &self,
-        order: &Order,
-        placed: &HistoryEntry,
+        placed: &PlacedOrder,
         completion: Option<IdempotencyCompletion>,
         guard: &EffectId,
     ) -> Result<InsertOutcome, RepositoryError>;
@@ -446,8 +458,8 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// [`RepositoryError`] when the database fails.
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, RepositoryError>;
 
-    /// Stores a change of an order, its history entry and the effects it asks for (as
-    /// [`EffectOutbox::record_effect`] records them), in one transaction — but only if the stored order is
+    /// Stores a change of an order, its history entry, its event and the effects it
+    /// asks for (as [`EffectOutbox::record_effect`] records them), in one transaction — but only if the stored order is
     /// still at `change.previous_version`, so that of two concurrent changes decided on
     /// the same version, across processes too, only one is stored.
     ///
@@ -469,9 +481,87 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// Makes order ids.
+/// Makes ids.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait OrderIdSource: Send + Sync + 'static {
-    /// A new id, never handed out before.
+pub trait IdSource: Send + Sync + 'static {
+    /// A new order id, never handed out before.
     fn next_order_id(&self) -> OrderId;
+
+    /// A new event id, never handed out before.
+    fn next_event_id(&self) -> EventId;
+}
+
+/// Writes events down as consumers receive them. The events are the domain's; their
+/// format (CloudEvents JSON with the order as the API shows it, say) is the business of
+/// whoever publishes them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait EventFormat: Send + Sync + 'static {
+    /// The event's body, as every consumer (the feed, a broker) receives it.
+    fn render<'a>(&self, change: &OrderChanged<'a>) -> Vec<u8>;
+}
+
+/// Where a reader of the event feed starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStart {
+    /// At the oldest event kept.
+    Oldest,
+    /// After the event at this position.
+    After(u64),
+    /// At the end: nothing now, only what comes next.
+    End,
+}
+
+/// One event of the feed, at its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEvent {
+    /// Where it stands in the feed: positions grow in the order events were committed.
+    pub position: u64,
+    /// The event.
+    pub event: RecordedEvent,
+}
+
+/// A page of the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPage {
+    /// The events, in commit order.
+    pub events: Vec<FeedEvent>,
+    /// Where the next page starts: the last event's position, or where this page
+    /// started when it is empty.
+    pub next_after: u64,
+}
+
+/// Why the feed could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The reader asked to start after a position whose successors are no longer
+    /// kept: it missed events.
+    #[error("the events after this position are no longer kept")]
+    Expired,
+    /// The database failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// The events recorded with every change (see [`OrderRepository::save_change`]), read
+/// in commit order.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Up to `limit` events from `start`, in the order they were committed: an event
+    /// committed later than one already read is never placed before it, whatever the
+    /// instance that committed it, so a reader that keeps passing `next_after` sees
+    /// every event once.
+    ///
+    /// # Errors
+    /// [`FeedError::Expired`] when `start` is after a position older than the oldest
+    /// event kept (events after it were forgotten); [`FeedError::Repository`] when the
+    /// database fails.
+    async fn read_events(&self, start: FeedStart, limit: u32) -> Result<FeedPage, FeedError>;
+
+    /// Forgets up to `limit` of the oldest events recorded more than `retention` ago,
+    /// and says how many it forgot.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; then nothing was forgotten.
+    async fn forget_events(&self, retention: Duration, limit: u32) -> Result<u32, RepositoryError>;
 }

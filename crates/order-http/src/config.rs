@@ -47,6 +47,8 @@ pub struct Config {
     pub placement_policy: PlacementPolicy,
     /// How effects outside the database are carried out and tried again.
     pub effect_policy: EffectPolicy,
+    /// How long the event feed keeps events (`ORDERS_EVENT_RETENTION_HOURS`).
+    pub event_retention: Duration,
 }
 
 impl Config {
@@ -184,6 +186,9 @@ impl Config {
                 ..PlacementPolicy::default()
             },
             effect_policy: EffectPolicy::default(),
+            event_retention: Duration::from_secs(
+                3600 * number("ORDERS_EVENT_RETENTION_HOURS", 168, 1..=87_600)?,
+            ),
         })
     }
 
@@ -246,6 +251,10 @@ impl Config {
             (
                 "ORDERS_ABANDON_AFTER_MS",
                 millis(self.placement_policy.abandon_after),
+            ),
+            (
+                "ORDERS_EVENT_RETENTION_HOURS",
+                (self.event_retention.as_secs() / 3600).to_string(),
             ),
         ]
     }
@@ -324,6 +333,7 @@ mod tests {
             ("RUST_LOG", "info,=nonsense=[["),
             ("ORDERS_SHUTDOWN_TIMEOUT_MS", "forever"),
             ("ORDERS_ABANDON_AFTER_MS", "0"),
+            ("ORDERS_EVENT_RETENTION_HOURS", "0"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).err();

@@ -134,6 +134,18 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// 410 `events_expired`: the events after the reader's position are no longer
+    /// kept.
+    pub fn events_expired() -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "events_expired",
+            "Events expired",
+            "The events after this position are no longer kept: events were missed. Start \
+             again from after=0.",
+        )
+    }
+
     /// 404 `order_not_found`.
     pub fn order_not_found() -> Self {
         Self::new(

@@ -5,6 +5,7 @@ mod body;
 mod caller;
 pub mod config;
 mod error;
+mod events;
 mod metrics;
 mod openapi;
 mod request_context;

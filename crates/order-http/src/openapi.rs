@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{FieldError, Problem};
+use crate::routes::events;
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
 use crate::routes::orders::{self, requests, view};
 
@@ -43,6 +44,7 @@ use crate::routes::orders::{self, requests, view};
         orders::change::parse_confirm_delivery,
         orders::change::parse_cancel,
         orders::change::delete_order,
+        events::list_events,
         operations::live,
         operations::ready,
         operations::metrics,
@@ -56,6 +58,10 @@ use crate::routes::orders::{self, requests, view};
         view::CancellationView,
         view::HistoryEntryView,
         view::ActorView,
+        events::EventFeed,
+        events::FeedItem,
+        crate::events::CloudEvent,
+        crate::events::EventData,
         orders::list::OrderList,
         orders::read::History,
         requests::PlaceOrderRequest,
@@ -76,6 +82,7 @@ use crate::routes::orders::{self, requests, view};
     )),
     tags(
         (name = "orders", description = "Placing, reading and changing orders"),
+        (name = "events", description = "What happened to every order, in commit order"),
         (name = "operations", description = "Probes and metrics for operators"),
     ),
     modifiers(&EveryChange, &EveryResponse),

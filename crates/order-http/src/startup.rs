@@ -17,6 +17,7 @@ use order_domain::{CustomerDirectory, Inventory, OrderService, Ports, UpstreamSe
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::events::CloudEvents;
 use crate::metrics::Metrics;
 use crate::request_context::request_context;
 use crate::routes::{self, Operations, Upstream};
@@ -27,7 +28,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
-    housekeeping: [JoinHandle<()>; 2],
+    housekeeping: [JoinHandle<()>; 3],
 }
 
 impl Application {
@@ -42,13 +43,11 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let (service, upstreams) = order_service(config, &database, &metrics).await?;
         let service = web::Data::new(service);
-        let housekeeping = [
-            tokio::spawn(run_due_effects(
-                service.clone().into_inner(),
-                config.release_retry_interval,
-            )),
-            tokio::spawn(forget_expired_keys(service.clone().into_inner())),
-        ];
+        let housekeeping = housekeeping(
+            &service.clone().into_inner(),
+            config.release_retry_interval,
+            config.event_retention,
+        );
         let operations = web::Data::new(Operations {
             database: database.clone(),
             upstreams,
@@ -146,33 +145,61 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(database)
 }
 
-/// How often expired idempotency keys are deleted.
-const FORGET_EXPIRED_KEYS_EVERY: Duration = Duration::from_secs(60);
+/// How often expired idempotency keys and events are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
 
-/// Deletes expired idempotency keys, forever, every minute.
-async fn forget_expired_keys(service: Arc<OrderService>) {
-    let mut ticks = tokio::time::interval(FORGET_EXPIRED_KEYS_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match service.forget_expired_keys().await {
-            Ok(0) => {}
-            Ok(forgotten) => tracing::info!(forgotten, "expired idempotency keys deleted"),
-            Err(error) => tracing::warn!(error = %error, "cannot delete expired idempotency keys"),
-        }
-    }
+/// The background tasks every instance runs: carrying out the due effects (stock
+/// releases, …) at every `effects_interval`, and forgetting expired idempotency keys
+/// and the events past their `retention` every minute. On many instances each does its
+/// share; none is in charge.
+fn housekeeping(
+    service: &Arc<OrderService>,
+    effects_interval: Duration,
+    retention: Duration,
+) -> [JoinHandle<()>; 3] {
+    [
+        every(effects_interval, service, |service| async move {
+            if let Err(error) = service.run_due_effects().await {
+                tracing::warn!(error = %error, "cannot read the due effects");
+            }
+        }),
+        every(FORGET_EVERY, service, |service| async move {
+            match service.forget_expired_keys().await {
+                Ok(0) => {}
+                Ok(forgotten) => tracing::info!(forgotten, "expired idempotency keys deleted"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot delete expired idempotency keys");
+                }
+            }
+        }),
+        every(FORGET_EVERY, service, move |service| async move {
+            match service.forget_old_events(retention).await {
+                Ok(0) => {}
+                Ok(forgotten) => tracing::info!(forgotten, "events past their retention forgotten"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot forget the events past their retention");
+                }
+            }
+        }),
+    ]
 }
 
-/// Carries out the due effects (stock releases, …), forever, at every `interval`.
-async fn run_due_effects(service: Arc<OrderService>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if let Err(error) = service.run_due_effects().await {
-            tracing::warn!(error = %error, "cannot read the due effects");
+/// Runs `job` forever, at every `interval` (a late round delays the next, never
+/// doubles up).
+fn every<F, Fut>(interval: Duration, service: &Arc<OrderService>, job: F) -> JoinHandle<()>
+where
+    F: Fn(Arc<OrderService>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let service = Arc::clone(service);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            job(Arc::clone(&service)).await;
         }
-    }
+    })
 }
 
 async fn order_service(
@@ -224,7 +251,9 @@ async fn order_service(
             inventory,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
-            effects: store,
+            effects: store.clone(),
+            event_format: Arc::new(CloudEvents),
+            events: store,
         },
         config.placement_policy,
         config.effect_policy,

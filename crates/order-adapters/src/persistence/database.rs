@@ -96,6 +96,18 @@ impl Database {
         }
     }
 
+    /// Gives the committed events their positions in the feed, where the database does
+    /// not do it as it commits them (PostgreSQL: see `events.rs`).
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    pub(crate) async fn sequence_events(&self) -> Result<(), RepositoryError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(postgres) => postgres.write(super::events::sequence_events).await,
+        }
+    }
+
     /// How the connection pools are used now.
     pub fn pool_use(&self) -> Vec<PoolUse> {
         let state = |name, pool: &dyn PoolState| {

@@ -4,6 +4,7 @@ mod clock;
 pub(crate) mod database;
 mod effects;
 mod errors;
+mod events;
 pub(crate) mod fixed;
 mod group_commit;
 mod migrations;

@@ -8,12 +8,14 @@ use diesel::prelude::*;
 use order_domain::{
     ClaimOutcome, DueEffect, EffectId, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyStore, InsertOutcome, Order, OrderChange, OrderId, OrderPage, OrderQuery,
-    OrderRepository, PagePosition, RepositoryError, SaveOutcome, StoredResponse, Subject,
+    OrderRepository, PagePosition, PlacedOrder, RepositoryError, SaveOutcome, StoredResponse,
+    Subject,
 };
 
 use super::clock::DatabaseNow;
 use super::database::{Database, on_database};
 use super::effects::{effect_row, record_effect};
+use super::events::{event_row, record_event};
 use super::fixed::CompleteKey;
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
@@ -197,14 +199,15 @@ impl IdempotencyStore for OrderStore {
 impl OrderRepository for OrderStore {
     async fn insert_placed_order(
         &self,
-        order: &Order,
-        placed: &HistoryEntry,
+        placed: &PlacedOrder,
         completion: Option<IdempotencyCompletion>,
         guard: &EffectId,
     ) -> Result<InsertOutcome, RepositoryError> {
+        let order = &placed.order;
         let (order_row, item_rows) = order_rows(order);
-        let history = history_row(order.id(), placed).map_err(RepositoryError::Internal)?;
+        let history = history_row(order.id(), &placed.entry).map_err(RepositoryError::Internal)?;
         let completed_at = order.created_at().naive_utc();
+        let event = placed.event.clone();
         let guard = guard.as_str().to_owned();
         on_database!(self.db, write, |conn| {
             // First, so that a placement whose guard a worker took stores nothing: the
@@ -228,6 +231,7 @@ impl OrderRepository for OrderStore {
             diesel::insert_into(order_history::table)
                 .values(&history)
                 .execute(conn)?;
+            record_event!(conn, event_row(&event))?;
             if let Some(completion) = completion {
                 let completed = CompleteKey {
                     caller: owner_of(completion.owner.as_ref()).as_str(),
@@ -256,6 +260,7 @@ impl OrderRepository for OrderStore {
             .map(effect_row)
             .collect::<anyhow::Result<Vec<_>>>()
             .map_err(RepositoryError::Internal)?;
+        let event = change.event.clone();
         on_database!(self.db, write, |conn| {
             // The version condition makes the update the arbiter between racing
             // changes: only the first one decided on this version matches.
@@ -272,6 +277,7 @@ impl OrderRepository for OrderStore {
             diesel::insert_into(order_history::table)
                 .values(&history)
                 .execute(conn)?;
+            record_event!(conn, event_row(&event))?;
             for effect in &effects {
                 record_effect!(conn, effect)?;
             }

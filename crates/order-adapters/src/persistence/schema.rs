@@ -101,6 +101,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    order_events (id) {
+        seq -> BigInt,
+        position -> Nullable<BigInt>,
+        id -> Text,
+        order_id -> Text,
+        version -> BigInt,
+        name -> Text,
+        at -> Timestamp,
+        body -> Binary,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    event_feed (id) {
+        id -> Integer,
+        expired_through -> BigInt,
+    }
+}
+
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(order_history -> orders (order_id));
 diesel::joinable!(demo_reservations -> demo_stock (product_id));
@@ -113,4 +134,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     demo_stock,
     demo_reservations,
     effects,
+    order_events,
+    event_feed,
 );

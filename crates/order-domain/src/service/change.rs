@@ -72,10 +72,12 @@ impl OrderService {
                 })
                 .into_iter()
                 .collect();
+            let event = self.event_of(&order, &entry);
             let change = OrderChange {
                 order,
                 entry,
                 previous_version,
+                event,
                 effects,
             };
             match self.ports.orders.save_change(&change).await? {

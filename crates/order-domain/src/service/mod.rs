@@ -4,19 +4,24 @@
 
 mod change;
 mod effects;
+mod feed;
 mod place;
 mod read;
 #[cfg(test)]
 mod tests;
 
+pub use feed::{FeedPageSize, ReadFeedError};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::effect::EffectPolicy;
+use crate::event::{HistoryEntry, OrderChanged, RecordedEvent};
 use crate::order::CommandError;
+use crate::order::Order;
 use crate::ports::{
-    Clock, CustomerDirectory, EffectOutbox, IdempotencyStore, Inventory, OrderIdSource,
-    OrderRepository, RepositoryError, Shortage, StoredResponse, UpstreamUnavailable,
+    Clock, CustomerDirectory, EffectOutbox, EventFormat, EventLog, IdSource, IdempotencyStore,
+    Inventory, OrderRepository, RepositoryError, Shortage, StoredResponse, UpstreamUnavailable,
 };
 use crate::values::{IdempotencyKey, ProductId, RequestFingerprint};
 
@@ -33,10 +38,14 @@ pub struct Ports {
     pub inventory: Arc<dyn Inventory>,
     /// The time.
     pub clock: Arc<dyn Clock>,
-    /// New order ids.
-    pub ids: Arc<dyn OrderIdSource>,
+    /// New ids.
+    pub ids: Arc<dyn IdSource>,
     /// Effects outside the database not yet done.
     pub effects: Arc<dyn EffectOutbox>,
+    /// How events are written down for their consumers.
+    pub event_format: Arc<dyn EventFormat>,
+    /// The events recorded, for the feed.
+    pub events: Arc<dyn EventLog>,
 }
 
 /// How placements are kept safe against retries, hang-ups and crashes.
@@ -173,6 +182,24 @@ impl OrderService {
             ports,
             placement_policy,
             effect_policy,
+        }
+    }
+}
+
+impl OrderService {
+    /// The event of a change, written down for its consumers.
+    fn event_of(&self, order: &Order, entry: &HistoryEntry) -> RecordedEvent {
+        let id = self.ports.ids.next_event_id();
+        RecordedEvent {
+            id,
+            order_id: order.id(),
+            version: entry.version,
+            name: entry.event.name(),
+            at: entry.at,
+            body: self
+                .ports
+                .event_format
+                .render(&OrderChanged { id, order, entry }),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::command::NewOrder;
 use crate::effect::{Effect, PendingEffect};
 use crate::order::Order;
 use crate::ports::{
-    ClaimOutcome, DueEffect, IdempotencyClaim, IdempotencyCompletion, InsertOutcome,
+    ClaimOutcome, DueEffect, IdempotencyClaim, IdempotencyCompletion, InsertOutcome, PlacedOrder,
     RepositoryError, Reservation, ReservationError, ReservationLine, StoredResponse,
 };
 use crate::values::{OrderId, RequestId};
@@ -186,20 +186,26 @@ impl OrderService {
                 return Err(unavailable.into());
             }
         }
+        let event = self.event_of(&order, &placed);
+        let placed = PlacedOrder {
+            order,
+            entry: placed,
+            event,
+        };
         let completion = claim.map(|claim| IdempotencyCompletion {
             owner: claim.owner.clone(),
             key: claim.key.clone(),
             order_id,
-            response: respond(&order),
+            response: respond(&placed.order),
         });
         let guard_id = guard.effect.id();
         match self
             .ports
             .orders
-            .insert_placed_order(&order, &placed, completion, &guard_id)
+            .insert_placed_order(&placed, completion, &guard_id)
             .await
         {
-            Ok(InsertOutcome::Stored) => Ok(order),
+            Ok(InsertOutcome::Stored) => Ok(placed.order),
             Ok(InsertOutcome::GuardTaken) => {
                 warn!(order_id = %order_id, "the placement counted as abandoned before it was stored; its stock is being given back");
                 Err(PlaceOrderError::Abandoned)
@@ -222,7 +228,7 @@ impl OrderService {
                     // Gone: stored by this placement, or taken by a worker because the
                     // placement counted as abandoned (then it was not stored).
                     Ok(false) => match self.ports.orders.find_order(order_id).await {
-                        Ok(Some(_)) => Ok(order),
+                        Ok(Some(_)) => Ok(placed.order),
                         _ => failed(),
                     },
                     Err(error) => {

@@ -15,9 +15,9 @@ use crate::effect::{Effect, EffectPolicy, PendingEffect};
 use crate::order::{CommandError, Order};
 use crate::ports::{
     ClaimOutcome, Customer, DueEffect, InsertOutcome, MockClock, MockCustomerDirectory,
-    MockEffectOutbox, MockIdempotencyStore, MockInventory, MockOrderIdSource, MockOrderRepository,
-    RepositoryError, ReservationError, SaveOutcome, StoredResponse, UpstreamService,
-    UpstreamUnavailable,
+    MockEffectOutbox, MockEventFormat, MockEventLog, MockIdSource, MockIdempotencyStore,
+    MockInventory, MockOrderRepository, RepositoryError, ReservationError, SaveOutcome,
+    StoredResponse, UpstreamService, UpstreamUnavailable,
 };
 use crate::service::{
     ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, PlacementPolicy,
@@ -34,6 +34,10 @@ fn order_id() -> OrderId {
     OrderId::from_uuid(uuid::Uuid::from_u128(7))
 }
 
+fn event_id() -> crate::event::EventId {
+    crate::event::EventId::from_uuid(uuid::Uuid::from_u128(8))
+}
+
 /// Mocks with the expectations every test shares; each test adds its own.
 struct Mocks {
     orders: MockOrderRepository,
@@ -41,6 +45,7 @@ struct Mocks {
     customers: MockCustomerDirectory,
     inventory: MockInventory,
     effects: MockEffectOutbox,
+    events: MockEventLog,
 }
 
 impl Mocks {
@@ -51,6 +56,7 @@ impl Mocks {
             customers: MockCustomerDirectory::new(),
             inventory: MockInventory::new(),
             effects: MockEffectOutbox::new(),
+            events: MockEventLog::new(),
         }
     }
 
@@ -77,8 +83,14 @@ impl Mocks {
     fn service(self) -> OrderService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
-        let mut ids = MockOrderIdSource::new();
+        let mut ids = MockIdSource::new();
         ids.expect_next_order_id().returning(order_id);
+        ids.expect_next_event_id().returning(event_id);
+        // Each event rendered as its name and version, to check which one was stored.
+        let mut event_format = MockEventFormat::new();
+        event_format.expect_render().returning(|change| {
+            format!("{} v{}", change.entry.event.name(), change.entry.version).into_bytes()
+        });
         OrderService::new(
             Ports {
                 orders: Arc::new(self.orders),
@@ -88,6 +100,8 @@ impl Mocks {
                 clock: Arc::new(clock),
                 ids: Arc::new(ids),
                 effects: Arc::new(self.effects),
+                event_format: Arc::new(event_format),
+                events: Arc::new(self.events),
             },
             PlacementPolicy::default(),
             EffectPolicy::default(),
@@ -164,15 +178,18 @@ fn placing_records_its_guard_then_reserves_then_stores_the_order_forgetting_the_
     mocks
         .orders
         .expect_insert_placed_order()
-        .withf(|order, placed, completion, guard_id| {
-            order.id() == order_id()
-                && placed.version == 1
+        .withf(|placed, completion, guard_id| {
+            placed.order.id() == order_id()
+                && placed.entry.version == 1
+                && placed.event.id == event_id()
+                && placed.event.name == "order_placed"
+                && placed.event.body == b"order_placed v1"
                 && completion.is_none()
                 && *guard_id == guard().id()
         })
         .times(1)
         .in_sequence(&mut order_of_calls)
-        .returning(|_, _, _, _| Ok(InsertOutcome::Stored));
+        .returning(|_, _, _| Ok(InsertOutcome::Stored));
     mocks.inventory.expect_release().never();
     let placed = place(&mocks.service(), None);
     match placed {
@@ -310,7 +327,7 @@ fn when_storing_fails_after_the_reservation_the_guard_is_taken_and_the_stock_rel
         mocks
             .orders
             .expect_insert_placed_order()
-            .returning(move |_, _, _, _| Err(failure()));
+            .returning(move |_, _, _| Err(failure()));
         mocks.orders.expect_find_order().never();
         released_once_more_later(&mut mocks, Ok(true));
         assert!(matches!(
@@ -365,7 +382,7 @@ fn place_with_unknown_commit(
     mocks
         .orders
         .expect_insert_placed_order()
-        .returning(|_, _, _, _| {
+        .returning(|_, _, _| {
             Err(RepositoryError::Unavailable(anyhow::anyhow!(
                 "connection lost"
             )))
@@ -412,7 +429,7 @@ fn a_placement_whose_guard_a_worker_took_stores_nothing_and_leaves_the_release_t
     mocks
         .orders
         .expect_insert_placed_order()
-        .returning(|_, _, _, _| Ok(InsertOutcome::GuardTaken));
+        .returning(|_, _, _| Ok(InsertOutcome::GuardTaken));
     mocks.inventory.expect_release().never();
     mocks.effects.expect_take_effect().never();
     assert!(matches!(
@@ -457,15 +474,15 @@ fn an_idempotent_placement_records_its_guard_with_the_claim_and_its_response_wit
     mocks
         .orders
         .expect_insert_placed_order()
-        .withf(|order, _, completion, _| {
+        .withf(|placed, completion, _| {
             completion.as_ref().is_some_and(|c| {
                 c.key.as_str() == "key-1"
                     && c.order_id == order_id()
-                    && c.response == rendered(order)
+                    && c.response == rendered(&placed.order)
             })
         })
         .times(1)
-        .returning(|_, _, _, _| Ok(InsertOutcome::Stored));
+        .returning(|_, _, _| Ok(InsertOutcome::Stored));
     mocks.idempotency.expect_abandon().never();
     assert!(matches!(
         place(&mocks.service(), Some(keyed_request())),
@@ -625,6 +642,8 @@ fn a_change_is_stored_against_the_version_it_was_decided_on() {
             change.previous_version == 1
                 && change.order.version() == 2
                 && change.entry.event.name() == "shipping_address_updated"
+                && change.event.body == b"shipping_address_updated v2"
+                && change.event.version == 2
                 && change.effects.is_empty()
         })
         .times(1)

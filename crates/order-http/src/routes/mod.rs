@@ -1,5 +1,6 @@
 //! The API's routes, and the answers for paths and methods it does not have.
 
+pub(crate) mod events;
 pub(crate) mod operations;
 pub(crate) mod orders;
 
@@ -82,6 +83,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
             Action::Cancel,
             orders::parse_cancel,
         ))
+        .service(
+            resource("/v1/events")
+                .route(web::get().to(events::list_events))
+                .default_service(method_not_allowed("GET")),
+        )
         .service(
             resource("/health/live")
                 .route(web::get().to(operations::live))

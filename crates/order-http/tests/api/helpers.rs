@@ -145,6 +145,7 @@ async fn start(
         release_retry_interval: Duration::from_millis(50),
         placement_policy: options.placement,
         effect_policy: options.effects,
+        event_retention: Duration::from_secs(168 * 3600),
     };
     let app = Application::build(&config).await?;
     let address = format!("http://127.0.0.1:{}", app.port());

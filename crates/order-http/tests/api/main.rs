@@ -7,6 +7,7 @@ mod fakes;
 
 mod concurrency;
 mod conventions;
+mod events;
 mod faults;
 mod helpers;
 mod idempotency;

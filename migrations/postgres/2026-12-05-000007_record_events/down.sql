@@ -1,0 +1,2 @@
+DROP TABLE event_feed;
+DROP TABLE order_events;
