@@ -9,12 +9,14 @@ use anyhow::Context;
 use async_trait::async_trait;
 use diesel::prelude::*;
 use order_domain::{
-    Customer, CustomerDirectory, CustomerId, Inventory, OrderId, RequestId, Reservation,
-    ReservationError, Shortage, UpstreamService, UpstreamUnavailable,
+    Customer, CustomerDirectory, CustomerId, Inventory, Notifier, NotifyError, OrderId,
+    RecordedEvent, RequestId, Reservation, ReservationError, Shortage, UpstreamService,
+    UpstreamUnavailable,
 };
 use serde::Deserialize;
 
 use crate::clients::CustomerBody;
+use crate::clients::notification::Notification;
 use crate::persistence::Database;
 use crate::persistence::database::on_database;
 use crate::persistence::fixed::TakeStock;
@@ -83,6 +85,28 @@ fn inventory_failed(error: impl std::fmt::Display) -> UpstreamUnavailable {
         service: UpstreamService::Inventory,
         reason: format!("demo inventory: {error}"),
         retry_after: None,
+    }
+}
+
+/// With no notification service configured, each notification is written to the log:
+/// what would have been sent, and to whom.
+#[async_trait]
+impl Notifier for DemoDirectory {
+    async fn notify(
+        &self,
+        event: &RecordedEvent,
+        request_id: &RequestId,
+    ) -> Result<(), NotifyError> {
+        let notification = Notification::of(event).map_err(NotifyError::Refused)?;
+        tracing::info!(
+            notification_id = notification.notification_id,
+            customer_id = notification.customer_id,
+            order_id = notification.order_id,
+            event = notification.event,
+            request_id = %request_id,
+            "notification (demo directory: ORDERS_NOTIFICATION_SERVICE_URL is not set)"
+        );
+        Ok(())
     }
 }
 

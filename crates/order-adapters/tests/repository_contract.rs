@@ -67,6 +67,7 @@ order_adapters::on_both_backends!(
     every_change_s_event_is_in_the_feed_in_commit_order,
     forgotten_events_make_a_reader_that_missed_them_fail_and_positions_go_on,
     concurrent_writers_never_make_a_reader_skip_or_repeat_an_event,
+    one_holder_at_a_time_relays_for_a_consumer_and_its_position_holds_events_back,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -1131,5 +1132,79 @@ async fn an_event_committed_late_comes_after_what_a_reader_has_passed() -> TestR
         [late_id],
         "the late event comes after the position the reader passed"
     );
+    Ok(())
+}
+
+async fn one_holder_at_a_time_relays_for_a_consumer_and_its_position_holds_events_back(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let store = test.store();
+    for customer in ["cust-1", "cust-2"] {
+        let (order, placed) = order(customer, "store-1", base_time())?;
+        store_placed(&store, &order, &placed).await?;
+    }
+    let (_, end) = read_all(&store, FeedStart::Oldest).await?;
+    let lease = Duration::from_secs(30);
+    // The broker starts with every event kept, the notifications with what comes next.
+    assert_eq!(
+        store
+            .lease_consumer("broker", "a", lease, FeedStart::Oldest)
+            .await?,
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .lease_consumer("notifications", "a", lease, FeedStart::End)
+            .await?,
+        Some(end)
+    );
+    assert_eq!(
+        store
+            .lease_consumer("broker", "b", lease, FeedStart::Oldest)
+            .await?,
+        None,
+        "a running lease is not taken over"
+    );
+    assert_eq!(store.consumer_backlog("broker").await?.waiting, 2);
+    assert!(store.advance_consumer("broker", "a", end - 1).await?);
+    assert!(
+        !store.advance_consumer("broker", "b", end).await?,
+        "only the holder moves it"
+    );
+    let backlog = store.consumer_backlog("broker").await?;
+    assert_eq!(backlog.waiting, 1);
+    assert!(backlog.oldest.is_some());
+    assert_eq!(
+        store.consumer_backlog("never-leased").await?,
+        order_domain::Backlog::default()
+    );
+
+    // Retention never forgets what an active consumer has not been sent.
+    assert_eq!(store.forget_events(Duration::ZERO, 10).await?, 1);
+    assert_eq!(
+        store.read_events(FeedStart::Oldest, 10).await?.events.len(),
+        1
+    );
+
+    // A lease that ran out is taken over, at the position its holder reached.
+    assert_eq!(
+        store
+            .lease_consumer("broker", "a", Duration::ZERO, FeedStart::Oldest)
+            .await?,
+        Some(end - 1)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(position) = store
+            .lease_consumer("broker", "b", lease, FeedStart::Oldest)
+            .await?
+        {
+            assert_eq!(position, end - 1);
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the lease never ran out");
+        tokio::task::yield_now().await;
+    }
     Ok(())
 }

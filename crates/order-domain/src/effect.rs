@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::event::RecordedEvent;
 use crate::values::{OrderId, RequestId};
 
 /// Something to do outside the database.
@@ -24,6 +25,12 @@ pub enum Effect {
         /// not carried out by then counts as lost, as its placement does.
         may_land_late: bool,
     },
+    /// Tell the notification service of a customer-facing event, once its first try
+    /// failed for a reason that may pass.
+    Notify {
+        /// The event, as recorded: the notification is made from it.
+        event: RecordedEvent,
+    },
 }
 
 impl Effect {
@@ -33,6 +40,7 @@ impl Effect {
             Self::ReleaseReservation { reservation_id, .. } => {
                 EffectId(format!("release:{reservation_id}"))
             }
+            Self::Notify { event } => EffectId(format!("notify:{}", event.id)),
         }
     }
 
@@ -40,6 +48,7 @@ impl Effect {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ReleaseReservation { .. } => "release_reservation",
+            Self::Notify { .. } => "notify",
         }
     }
 }

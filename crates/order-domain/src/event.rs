@@ -93,6 +93,19 @@ impl OrderEvent {
         "order_deleted",
     ];
 
+    /// Whether the customer is told of events of this name: a placement, a payment
+    /// confirmed, a shipment, a delivery, a cancellation.
+    pub fn notifies_customer(name: &str) -> bool {
+        matches!(
+            name,
+            "order_placed"
+                | "payment_confirmed"
+                | "shipment_tracking_set"
+                | "delivery_confirmed"
+                | "order_canceled"
+        )
+    }
+
     /// The event's name in the API and in storage (`order_placed`, …).
     pub fn name(&self) -> &'static str {
         match self {

@@ -26,8 +26,9 @@ pub use lines::{Charges, LinesError, OrderItem, OrderLines, TotalOverflow};
 pub use order::{CommandError, Order, OrderRecord, SideEffects};
 pub use ports::*;
 pub use service::{
-    ChangeOrderError, FeedPageSize, IdempotentRequest, OrderService, PlaceOrderError, Placement,
-    PlacementPolicy, Ports, ReadFeedError, ReadOrderError,
+    BROKER_RELAY, ChangeOrderError, FeedPageSize, IdempotentRequest, NOTIFICATION_RELAY,
+    OrderService, PlaceOrderError, Placement, PlacementPolicy, Policies, Ports, ReadFeedError,
+    ReadOrderError, RelayError, RelayPolicy, RelayRound,
 };
 pub use values::{
     BoundedText, CancellationReason, Carrier, Currency, CustomerId, IdempotencyKey, InvalidValue,

@@ -564,4 +564,125 @@ pub trait EventLog: Send + Sync + 'static {
     /// # Errors
     /// [`RepositoryError`] when the database fails; then nothing was forgotten.
     async fn forget_events(&self, retention: Duration, limit: u32) -> Result<u32, RepositoryError>;
+
+    /// Takes, or keeps, the lease of the consumer `consumer` for `holder` until `lease`
+    /// from now, unless another holder's lease on it still runs; returns the
+    /// consumer's position then (`None`: another holder has it). A consumer met for the
+    /// first time starts at `start`: [`FeedStart::Oldest`] to be told every event kept,
+    /// [`FeedStart::End`] to be told only what comes next.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn lease_consumer(
+        &self,
+        consumer: &str,
+        holder: &str,
+        lease: Duration,
+        start: FeedStart,
+    ) -> Result<Option<u64>, RepositoryError>;
+
+    /// Moves the consumer's position forward to `position`, if `holder` still holds
+    /// its lease; says whether it did.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn advance_consumer(
+        &self,
+        consumer: &str,
+        holder: &str,
+        position: u64,
+    ) -> Result<bool, RepositoryError>;
+
+    /// How far behind the consumer is: the events after its position, and when the
+    /// oldest of them was recorded. A consumer never leased has nothing waiting.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn consumer_backlog(&self, consumer: &str) -> Result<Backlog, RepositoryError>;
+}
+
+/// The events waiting for a consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// How many.
+    pub waiting: u64,
+    /// When the oldest was recorded.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// The broker did not take an event: it could not be reached, or did not acknowledge it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the broker did not take the event: {0}")]
+pub struct BrokerUnavailable(pub String);
+
+/// A message broker the events are published to, for the rest of the marketplace.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EventBroker: Send + Sync + 'static {
+    /// Publishes an event, returning once the broker has acknowledged it (then it is
+    /// kept, whatever happens to this service). Publishing one again is harmless: the
+    /// broker drops a repeat of an event id it has seen.
+    ///
+    /// # Errors
+    /// [`BrokerUnavailable`] when it was not acknowledged; it may or may not have been
+    /// taken.
+    async fn publish(&self, event: &RecordedEvent) -> Result<(), BrokerUnavailable>;
+}
+
+/// How one try of an effect ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EffectOutcome {
+    /// Done.
+    Done,
+    /// Not done; it will be tried again.
+    Retried,
+    /// Refused for good; it will not be tried again (logged for an operator).
+    GivenUp,
+}
+
+impl EffectOutcome {
+    /// The outcome's name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Retried => "retried",
+            Self::GivenUp => "given_up",
+        }
+    }
+}
+
+/// Watches the effects the service carries out, for operators (metrics, say).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait EffectObserver: Send + Sync + 'static {
+    /// One try of an effect of `kind` ([`crate::Effect::kind`]) ended so.
+    fn effect_tried(&self, kind: &'static str, outcome: EffectOutcome);
+}
+
+/// Why a notification was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// The notification service refused it for good (a 4xx other than 408 and 429):
+    /// sending it again would be refused again.
+    #[error("the notification was refused: {0}")]
+    Refused(String),
+    /// No answer could be had; sending it again later may work.
+    #[error(transparent)]
+    Unavailable(#[from] UpstreamUnavailable),
+}
+
+/// The notification service, which tells customers what happened to their orders.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// Sends the notification of `event`, a customer-facing one (see
+    /// [`crate::OrderEvent::notifies_customer`]). Sending one again is harmless: the
+    /// notification service deduplicates by the event's id.
+    ///
+    /// # Errors
+    /// See [`NotifyError`].
+    async fn notify(
+        &self,
+        event: &RecordedEvent,
+        request_id: &RequestId,
+    ) -> Result<(), NotifyError>;
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_adapters::{CallObserver, CallOutcome, CircuitBreaker, CircuitState, Database, PoolUse};
-use order_domain::UpstreamService;
+use std::sync::atomic::AtomicU64;
+
+use order_domain::{Backlog, EffectObserver, EffectOutcome, UpstreamService};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,6 +44,17 @@ struct PoolLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EffectLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RelayLabels {
+    consumer: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct PlacementLabels {
     outcome: &'static str,
 }
@@ -66,6 +79,9 @@ pub struct Metrics {
     circuits: Family<CircuitLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
     placements: Family<PlacementLabels, Counter>,
+    effects: Family<EffectLabels, Counter>,
+    events_waiting: Family<RelayLabels, Gauge>,
+    oldest_event_waiting: Family<RelayLabels, Gauge<f64, AtomicU64>>,
     writes: Counter,
     commits: Counter,
 }
@@ -86,6 +102,9 @@ impl Default for Metrics {
         let circuits = Family::default();
         let pool_connections = Family::default();
         let placements = Family::default();
+        let effects = Family::default();
+        let events_waiting = Family::default();
+        let oldest_event_waiting = Family::default();
         let writes = Counter::default();
         let commits = Counter::default();
         registry.register(
@@ -124,6 +143,21 @@ impl Default for Metrics {
             placements.clone(),
         );
         registry.register(
+            "effects",
+            "Tries of effects outside the database (release_reservation, notify), by kind and outcome: done, retried, given_up",
+            effects.clone(),
+        );
+        registry.register(
+            "events_waiting",
+            "Events not yet relayed, by consumer: broker, notifications",
+            events_waiting.clone(),
+        );
+        registry.register(
+            "oldest_event_waiting_seconds",
+            "How long the oldest event not yet relayed has waited, by consumer; 0 when none waits",
+            oldest_event_waiting.clone(),
+        );
+        registry.register(
             "database_writes",
             "Writes made by SQLite's group-commit writer (each committed or rolled back alone)",
             writes.clone(),
@@ -142,6 +176,9 @@ impl Default for Metrics {
             circuits,
             pool_connections,
             placements,
+            effects,
+            events_waiting,
+            oldest_event_waiting,
             writes,
             commits,
         }
@@ -176,7 +213,23 @@ impl Metrics {
 
     /// The metrics in the OpenMetrics text format, with the circuits and pools as they
     /// are now.
-    pub fn render(&self, circuits: &[Arc<CircuitBreaker>], database: &Database) -> String {
+    pub fn render(
+        &self,
+        circuits: &[Arc<CircuitBreaker>],
+        database: &Database,
+        relays: &[(&'static str, Backlog)],
+    ) -> String {
+        let now = chrono::Utc::now();
+        for (consumer, backlog) in relays {
+            let labels = RelayLabels { consumer };
+            self.events_waiting
+                .get_or_create(&labels)
+                .set(i64::try_from(backlog.waiting).unwrap_or(i64::MAX));
+            let waited = backlog.oldest.map_or(0.0, |oldest| {
+                (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            self.oldest_event_waiting.get_or_create(&labels).set(waited);
+        }
         for circuit in circuits {
             let service = circuit.service().as_str();
             let now = circuit.state();
@@ -219,6 +272,16 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+impl EffectObserver for Metrics {
+    fn effect_tried(&self, kind: &'static str, outcome: EffectOutcome) {
+        let labels = EffectLabels {
+            kind,
+            outcome: outcome.as_str(),
+        };
+        self.effects.get_or_create(&labels).inc();
     }
 }
 

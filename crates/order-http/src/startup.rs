@@ -13,7 +13,10 @@ use order_adapters::{
     Database, DemoDirectory, HttpCustomerDirectory, HttpInventory, OrderStore, SystemClock,
     UpstreamSettings, UuidV7Ids,
 };
-use order_domain::{CustomerDirectory, Inventory, OrderService, Ports, UpstreamService};
+use order_domain::{
+    CustomerDirectory, Inventory, OrderService, Policies, Ports, RelayError, RelayPolicy,
+    RelayRound, UpstreamService,
+};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -28,7 +31,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
-    housekeeping: [JoinHandle<()>; 3],
+    housekeeping: [JoinHandle<()>; 5],
 }
 
 impl Application {
@@ -156,8 +159,16 @@ fn housekeeping(
     service: &Arc<OrderService>,
     effects_interval: Duration,
     retention: Duration,
-) -> [JoinHandle<()>; 3] {
+) -> [JoinHandle<()>; 5] {
+    // Names this instance among those relaying events: at most one relays at a time.
+    let holder = uuid::Uuid::new_v4().to_string();
     [
+        relay_events(service, holder.clone(), |service, holder| async move {
+            service.relay_to_broker(&holder).await
+        }),
+        relay_events(service, holder, |service, holder| async move {
+            service.relay_notifications(&holder).await
+        }),
         every(effects_interval, service, |service| async move {
             if let Err(error) = service.run_due_effects().await {
                 tracing::warn!(error = %error, "cannot read the due effects");
@@ -182,6 +193,47 @@ fn housekeeping(
             }
         }),
     ]
+}
+
+/// How often a relay with nothing to relay looks again: the most an event waits before
+/// it is relayed.
+const RELAY_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a relay whose receiver failed waits before trying again.
+const RELAY_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs a relay of events for as long as it has something to relay to: a round right
+/// after a full one, else one every [`RELAY_EVERY`]; after a failure, one a second.
+fn relay_events<F, Fut>(service: &Arc<OrderService>, holder: String, relay: F) -> JoinHandle<()>
+where
+    F: Fn(Arc<OrderService>, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<RelayRound, RelayError>> + Send,
+{
+    let service = Arc::clone(service);
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            let wait = match relay(Arc::clone(&service), holder.clone()).await {
+                Ok(RelayRound::Off) => return,
+                Ok(RelayRound::Relayed { more: true, .. }) => Duration::ZERO,
+                Ok(_) => RELAY_EVERY,
+                Err(error) => {
+                    // Once per outage, not once a second.
+                    if !failing {
+                        tracing::warn!(error = %error, "events cannot be relayed now; they wait in the database");
+                    }
+                    failing = true;
+                    tokio::time::sleep(RELAY_BACKOFF).await;
+                    continue;
+                }
+            };
+            if failing {
+                tracing::info!("events are relayed again");
+                failing = false;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    })
 }
 
 /// Runs `job` forever, at every `interval` (a late round delays the next, never
@@ -254,9 +306,20 @@ async fn order_service(
             effects: store.clone(),
             event_format: Arc::new(CloudEvents),
             events: store,
+            broker: None,
+            notifier: {
+                tracing::warn!(
+                    "ORDERS_NOTIFICATION_SERVICE_URL is not set: notifications are written to the log"
+                );
+                demo_directory(database, &mut demo).await?
+            },
+            effect_observer: metrics.clone(),
         },
-        config.placement_policy,
-        config.effect_policy,
+        Policies {
+            placement: config.placement_policy,
+            effects: config.effect_policy,
+            relay: RelayPolicy::default(),
+        },
     );
     Ok((service, upstreams))
 }

@@ -11,6 +11,7 @@
 mod circuit;
 mod customer;
 mod inventory;
+pub(crate) mod notification;
 
 use std::fmt;
 use std::future::Future;

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use order_domain::{
-    DueEffect, Effect, EffectId, EffectOutbox, OrderId, PendingEffect, RepositoryError, RequestId,
+    DueEffect, Effect, EffectId, EffectOutbox, EventId, OrderEvent, OrderId, PendingEffect,
+    RecordedEvent, RepositoryError, RequestId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,19 @@ struct ReleasePayload {
     may_land_late: bool,
 }
 
+/// The stored payload of a notification to try again: the event it is made from.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotifyPayload {
+    event_id: String,
+    order_id: String,
+    version: u32,
+    name: String,
+    at: chrono::DateTime<chrono::Utc>,
+    /// The event's body, JSON as it was rendered.
+    body: String,
+}
+
 /// The row that records `due`.
 pub(crate) fn effect_row(due: &DueEffect) -> anyhow::Result<NewEffectRow> {
     let pending = &due.effect;
@@ -54,6 +68,14 @@ pub(crate) fn effect_row(due: &DueEffect) -> anyhow::Result<NewEffectRow> {
         } => serde_json::to_string(&ReleasePayload {
             reservation_id: reservation_id.to_string(),
             may_land_late: *may_land_late,
+        })?,
+        Effect::Notify { event } => serde_json::to_string(&NotifyPayload {
+            event_id: event.id.to_string(),
+            order_id: event.order_id.to_string(),
+            version: event.version,
+            name: event.name.to_owned(),
+            at: event.at,
+            body: String::from_utf8(event.body.clone())?,
         })?,
     };
     Ok(NewEffectRow {
@@ -74,6 +96,25 @@ fn pending_from_row(row: EffectRow) -> anyhow::Result<PendingEffect> {
             Effect::ReleaseReservation {
                 reservation_id: OrderId::parse(&payload.reservation_id)?,
                 may_land_late: payload.may_land_late,
+            }
+        }
+        "notify" => {
+            let payload: NotifyPayload = serde_json::from_str(&row.payload)?;
+            let name = OrderEvent::NAMES
+                .into_iter()
+                .find(|name| *name == payload.name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("a notification of an unknown event: {}", payload.name)
+                })?;
+            Effect::Notify {
+                event: RecordedEvent {
+                    id: EventId::from_uuid(uuid::Uuid::parse_str(&payload.event_id)?),
+                    order_id: OrderId::parse(&payload.order_id)?,
+                    version: payload.version,
+                    name,
+                    at: payload.at,
+                    body: payload.body.into_bytes(),
+                },
             }
         }
         other => anyhow::bail!("an effect of an unknown kind: {other}"),

@@ -17,14 +17,14 @@ use anyhow::Context;
 use async_trait::async_trait;
 use diesel::prelude::*;
 use order_domain::{
-    EventId, EventLog, FeedError, FeedEvent, FeedPage, FeedStart, OrderId, RecordedEvent,
+    Backlog, EventId, EventLog, FeedError, FeedEvent, FeedPage, FeedStart, OrderId, RecordedEvent,
     RepositoryError,
 };
 
 use super::clock::DatabaseNow;
 use super::database::on_database;
 use super::orders::OrderStore;
-use super::schema::{event_feed, order_events};
+use super::schema::{event_consumers, event_feed, order_events};
 
 /// Instances numbering events take this advisory lock, so that one numbers at a time
 /// and positions never repeat.
@@ -196,7 +196,15 @@ impl EventLog for OrderStore {
                 .take_while(|position| expired.contains(position))
                 .last()
                 .copied();
-            let Some(through) = through else {
+            // Never past a consumer that is still being relayed to (its lease was renewed
+            // within the retention): what it has not been sent yet is kept for it.
+            let relayed_to: Option<i64> = event_consumers::table
+                .filter(event_consumers::lease_until.gt(cutoff))
+                .select(diesel::dsl::min(event_consumers::position))
+                .get_result(conn)?;
+            let Some(through) =
+                through.map(|through| relayed_to.map_or(through, |p| through.min(p)))
+            else {
                 return Ok(0);
             };
             let forgotten =
@@ -207,6 +215,117 @@ impl EventLog for OrderStore {
                 .filter(event_feed::expired_through.lt(through))
                 .execute(conn)?;
             Ok(u32::try_from(forgotten).unwrap_or(u32::MAX))
+        })
+    }
+
+    async fn lease_consumer(
+        &self,
+        consumer: &str,
+        holder: &str,
+        lease: Duration,
+        start: FeedStart,
+    ) -> Result<Option<u64>, RepositoryError> {
+        self.db.sequence_events().await?;
+        let (consumer, holder) = (consumer.to_owned(), holder.to_owned());
+        let (now, until) = (DatabaseNow::now(), DatabaseNow::plus(lease));
+        on_database!(self.db, write, |conn| {
+            let expired_through: i64 = event_feed::table
+                .select(event_feed::expired_through)
+                .get_result(conn)?;
+            let first = match start {
+                FeedStart::Oldest => expired_through,
+                FeedStart::After(after) => i64::try_from(after)?,
+                FeedStart::End => order_events::table
+                    .select(diesel::dsl::max(order_events::position))
+                    .get_result::<Option<i64>>(conn)?
+                    .unwrap_or(expired_through),
+            };
+            let created = diesel::insert_into(event_consumers::table)
+                .values((
+                    event_consumers::name.eq(&consumer),
+                    event_consumers::position.eq(first),
+                    event_consumers::holder.eq(&holder),
+                    event_consumers::lease_until.eq(until),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            if created == 1 {
+                return Ok(Some(u64::try_from(first)?));
+            }
+            // Another holder's lease that ran out is taken over: its holder stopped.
+            let leased = diesel::update(
+                event_consumers::table.find(&consumer).filter(
+                    event_consumers::holder
+                        .eq(&holder)
+                        .or(event_consumers::lease_until.lt(now)),
+                ),
+            )
+            .set((
+                event_consumers::holder.eq(&holder),
+                event_consumers::lease_until.eq(until),
+            ))
+            .execute(conn)?;
+            if leased == 0 {
+                return Ok(None);
+            }
+            let position: i64 = event_consumers::table
+                .find(&consumer)
+                .select(event_consumers::position)
+                .get_result(conn)?;
+            Ok(Some(u64::try_from(position)?))
+        })
+    }
+
+    async fn advance_consumer(
+        &self,
+        consumer: &str,
+        holder: &str,
+        position: u64,
+    ) -> Result<bool, RepositoryError> {
+        let (consumer, holder) = (consumer.to_owned(), holder.to_owned());
+        let position = i64::try_from(position).map_err(|e| RepositoryError::Internal(e.into()))?;
+        let now = DatabaseNow::now();
+        on_database!(self.db, write, |conn| {
+            let advanced = diesel::update(
+                event_consumers::table
+                    .find(&consumer)
+                    .filter(event_consumers::holder.eq(&holder))
+                    .filter(event_consumers::lease_until.ge(now))
+                    .filter(event_consumers::position.lt(position)),
+            )
+            .set(event_consumers::position.eq(position))
+            .execute(conn)?;
+            Ok(advanced == 1)
+        })
+    }
+
+    async fn consumer_backlog(&self, consumer: &str) -> Result<Backlog, RepositoryError> {
+        let consumer = consumer.to_owned();
+        on_database!(self.db, read, |conn| {
+            let position: Option<i64> = event_consumers::table
+                .find(&consumer)
+                .select(event_consumers::position)
+                .get_result(conn)
+                .optional()?;
+            let Some(position) = position else {
+                return Ok(Backlog::default());
+            };
+            // Events not yet numbered (PostgreSQL) wait too.
+            let waiting = order_events::table.filter(
+                order_events::position
+                    .gt(position)
+                    .or(order_events::position.is_null()),
+            );
+            let (count, oldest): (i64, Option<chrono::NaiveDateTime>) = waiting
+                .select((
+                    diesel::dsl::count_star(),
+                    diesel::dsl::min(order_events::recorded_at),
+                ))
+                .get_result(conn)?;
+            Ok(Backlog {
+                waiting: u64::try_from(count)?,
+                oldest: oldest.map(|at| at.and_utc()),
+            })
         })
     }
 }

@@ -122,6 +122,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    event_consumers (name) {
+        name -> Text,
+        position -> BigInt,
+        holder -> Text,
+        lease_until -> Timestamp,
+    }
+}
+
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(order_history -> orders (order_id));
 diesel::joinable!(demo_reservations -> demo_stock (product_id));
@@ -136,4 +145,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     effects,
     order_events,
     event_feed,
+    event_consumers,
 );

@@ -7,8 +7,8 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::OrderService;
-use crate::effect::{Effect, PendingEffect};
-use crate::ports::{DueEffect, RepositoryError};
+use crate::effect::{Effect, EffectId, PendingEffect};
+use crate::ports::{DueEffect, EffectOutcome, NotifyError, RepositoryError};
 
 /// How many effects of one round are under way at once: enough that a slow upstream
 /// service does not hold the others up, few enough to stay gentle with it.
@@ -22,6 +22,8 @@ enum Attempt {
     FollowUp(Effect, Duration),
     /// Not done; why, for the log.
     Failed(String),
+    /// Refused for good: not to be tried again; why, for the log.
+    Refused(String),
 }
 
 impl OrderService {
@@ -49,30 +51,40 @@ impl OrderService {
     /// Tries an effect once and records how it went: forgotten when done, recorded
     /// again (with its follow-up, or for a retry) when not.
     pub(super) async fn carry_out(&self, pending: PendingEffect) {
-        let id = pending.effect.id();
-        match self.attempt(&pending).await {
+        let (id, kind) = (pending.effect.id(), pending.effect.kind());
+        let outcome = match self.attempt(&pending).await {
             Attempt::Done => {
-                if let Err(error) = self.ports.effects.complete_effect(&id).await {
-                    warn!(effect = %id, error = %error, "an effect is done but stays recorded; it will be repeated, harmlessly");
-                }
+                self.forget_effect(&id).await;
+                EffectOutcome::Done
             }
             Attempt::FollowUp(effect, wait) => {
                 let follow_up = PendingEffect::new(effect, pending.request_id);
                 self.reschedule(follow_up, wait).await;
+                EffectOutcome::Done
             }
             Attempt::Failed(reason) => {
                 let attempts = pending.attempts.saturating_add(1);
                 warn!(effect = %id, attempts, error = reason, "an effect failed; it will be tried again");
                 let wait = self.effect_policy.retry_in(attempts);
-                self.reschedule(
-                    PendingEffect {
-                        attempts,
-                        ..pending
-                    },
-                    wait,
-                )
-                .await;
+                let retry = PendingEffect {
+                    attempts,
+                    ..pending
+                };
+                self.reschedule(retry, wait).await;
+                EffectOutcome::Retried
             }
+            Attempt::Refused(reason) => {
+                warn!(effect = %id, error = reason, "an effect was refused for good; it is given up, for an operator to settle");
+                self.forget_effect(&id).await;
+                EffectOutcome::GivenUp
+            }
+        };
+        self.ports.effect_observer.effect_tried(kind, outcome);
+    }
+
+    async fn forget_effect(&self, id: &EffectId) {
+        if let Err(error) = self.ports.effects.complete_effect(id).await {
+            warn!(effect = %id, error = %error, "an effect is done but stays recorded; it will be repeated, harmlessly");
         }
     }
 
@@ -100,6 +112,15 @@ impl OrderService {
                 Ok(()) => Attempt::Done,
                 Err(unavailable) => Attempt::Failed(unavailable.to_string()),
             },
+            Effect::Notify { event } => {
+                match self.ports.notifier.notify(event, &pending.request_id).await {
+                    Ok(()) => Attempt::Done,
+                    Err(NotifyError::Refused(reason)) => Attempt::Refused(reason),
+                    Err(NotifyError::Unavailable(unavailable)) => {
+                        Attempt::Failed(unavailable.to_string())
+                    }
+                }
+            }
         }
     }
 

@@ -7,10 +7,12 @@ mod effects;
 mod feed;
 mod place;
 mod read;
+mod relay;
 #[cfg(test)]
 mod tests;
 
 pub use feed::{FeedPageSize, ReadFeedError};
+pub use relay::{BROKER_RELAY, NOTIFICATION_RELAY, RelayError, RelayPolicy, RelayRound};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +22,9 @@ use crate::event::{HistoryEntry, OrderChanged, RecordedEvent};
 use crate::order::CommandError;
 use crate::order::Order;
 use crate::ports::{
-    Clock, CustomerDirectory, EffectOutbox, EventFormat, EventLog, IdSource, IdempotencyStore,
-    Inventory, OrderRepository, RepositoryError, Shortage, StoredResponse, UpstreamUnavailable,
+    Clock, CustomerDirectory, EffectObserver, EffectOutbox, EventBroker, EventFormat, EventLog,
+    IdSource, IdempotencyStore, Inventory, Notifier, OrderRepository, RepositoryError, Shortage,
+    StoredResponse, UpstreamUnavailable,
 };
 use crate::values::{IdempotencyKey, ProductId, RequestFingerprint};
 
@@ -44,8 +47,14 @@ pub struct Ports {
     pub effects: Arc<dyn EffectOutbox>,
     /// How events are written down for their consumers.
     pub event_format: Arc<dyn EventFormat>,
-    /// The events recorded, for the feed.
+    /// The events recorded, for the feed and the relays.
     pub events: Arc<dyn EventLog>,
+    /// The broker events are published to; `None`: they are only in the feed.
+    pub broker: Option<Arc<dyn EventBroker>>,
+    /// The notification service.
+    pub notifier: Arc<dyn Notifier>,
+    /// Who watches the effects carried out.
+    pub effect_observer: Arc<dyn EffectObserver>,
 }
 
 /// How placements are kept safe against retries, hang-ups and crashes.
@@ -67,6 +76,18 @@ impl Default for PlacementPolicy {
             abandon_after: Duration::from_secs(60),
         }
     }
+}
+
+/// Everything about how the service goes about its work that is not a port: windows,
+/// retries, leases. The defaults are the spec's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policies {
+    /// How placements are kept safe against retries, hang-ups and crashes.
+    pub placement: PlacementPolicy,
+    /// How effects outside the database are carried out and tried again.
+    pub effects: EffectPolicy,
+    /// How events are relayed to the broker and the notification service.
+    pub relay: RelayPolicy,
 }
 
 /// An idempotent request: its key, and what it asks.
@@ -169,19 +190,17 @@ pub struct OrderService {
     ports: Ports,
     placement_policy: PlacementPolicy,
     effect_policy: EffectPolicy,
+    relay_policy: RelayPolicy,
 }
 
 impl OrderService {
-    /// A service working through `ports`.
-    pub fn new(
-        ports: Ports,
-        placement_policy: PlacementPolicy,
-        effect_policy: EffectPolicy,
-    ) -> Self {
+    /// A service working through `ports`, as `policies` say.
+    pub fn new(ports: Ports, policies: Policies) -> Self {
         Self {
             ports,
-            placement_policy,
-            effect_policy,
+            placement_policy: policies.placement,
+            effect_policy: policies.effects,
+            relay_policy: policies.relay,
         }
     }
 }

@@ -11,17 +11,17 @@ use mockall::predicate::eq;
 
 use crate::access::Caller;
 use crate::command::OrderCommand;
-use crate::effect::{Effect, EffectPolicy, PendingEffect};
+use crate::effect::{Effect, PendingEffect};
 use crate::order::{CommandError, Order};
 use crate::ports::{
-    ClaimOutcome, Customer, DueEffect, InsertOutcome, MockClock, MockCustomerDirectory,
-    MockEffectOutbox, MockEventFormat, MockEventLog, MockIdSource, MockIdempotencyStore,
-    MockInventory, MockOrderRepository, RepositoryError, ReservationError, SaveOutcome,
-    StoredResponse, UpstreamService, UpstreamUnavailable,
+    ClaimOutcome, Customer, DueEffect, EventBroker, InsertOutcome, MockClock,
+    MockCustomerDirectory, MockEffectObserver, MockEffectOutbox, MockEventBroker, MockEventFormat,
+    MockEventLog, MockIdSource, MockIdempotencyStore, MockInventory, MockNotifier,
+    MockOrderRepository, RepositoryError, ReservationError, SaveOutcome, StoredResponse,
+    UpstreamService, UpstreamUnavailable,
 };
 use crate::service::{
-    ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, PlacementPolicy,
-    Ports,
+    ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, Policies, Ports,
 };
 use crate::test_support::{address, line, new_order};
 use crate::values::{CustomerId, IdempotencyKey, OrderId, RequestFingerprint, RequestId};
@@ -46,6 +46,9 @@ struct Mocks {
     inventory: MockInventory,
     effects: MockEffectOutbox,
     events: MockEventLog,
+    broker: Option<MockEventBroker>,
+    notifier: MockNotifier,
+    effect_observer: MockEffectObserver,
 }
 
 impl Mocks {
@@ -57,6 +60,13 @@ impl Mocks {
             inventory: MockInventory::new(),
             effects: MockEffectOutbox::new(),
             events: MockEventLog::new(),
+            broker: None,
+            notifier: MockNotifier::new(),
+            effect_observer: {
+                let mut observer = MockEffectObserver::new();
+                observer.expect_effect_tried().returning(|_, _| ());
+                observer
+            },
         }
     }
 
@@ -102,9 +112,13 @@ impl Mocks {
                 effects: Arc::new(self.effects),
                 event_format: Arc::new(event_format),
                 events: Arc::new(self.events),
+                broker: self
+                    .broker
+                    .map(|broker| Arc::new(broker) as Arc<dyn EventBroker>),
+                notifier: Arc::new(self.notifier),
+                effect_observer: Arc::new(self.effect_observer),
             },
-            PlacementPolicy::default(),
-            EffectPolicy::default(),
+            Policies::default(),
         )
     }
 }
@@ -969,4 +983,187 @@ fn an_idempotency_key_belongs_to_the_caller_that_sent_it() {
         &request_id(),
     ));
     assert!(matches!(placed, Ok(Placement::Replayed(_))));
+}
+
+/// An event of order `order` at `position`, version `version`, named `name`.
+fn feed_event(
+    position: u64,
+    order: u128,
+    version: u32,
+    name: &'static str,
+) -> crate::ports::FeedEvent {
+    crate::ports::FeedEvent {
+        position,
+        event: crate::event::RecordedEvent {
+            id: crate::event::EventId::from_uuid(uuid::Uuid::from_u128(
+                1000 + u128::from(position),
+            )),
+            order_id: OrderId::from_uuid(uuid::Uuid::from_u128(order)),
+            version,
+            name,
+            at: now(),
+            body: format!("{position}").into_bytes(),
+        },
+    }
+}
+
+/// The relay's lease is granted at `position`, and the page after it is `events`.
+fn leased_with(
+    mocks: &mut Mocks,
+    consumer: &'static str,
+    position: u64,
+    events: Vec<crate::ports::FeedEvent>,
+) {
+    mocks
+        .events
+        .expect_lease_consumer()
+        .withf(move |name, holder, _, _| name == consumer && holder == "me")
+        .returning(move |_, _, _, _| Ok(Some(position)));
+    mocks
+        .events
+        .expect_read_events()
+        .with(eq(crate::ports::FeedStart::After(position)), eq(256))
+        .returning(move |_, _| {
+            Ok(crate::ports::FeedPage {
+                events: events.clone(),
+                next_after: events.last().map_or(position, |e| e.position),
+            })
+        });
+}
+
+#[test]
+fn the_broker_gets_each_order_s_events_in_order_and_the_position_stops_at_the_first_not_taken() {
+    let mut mocks = Mocks::new();
+    // Order 1: positions 11, 13, 14; order 2: 12, 15. The broker refuses 13.
+    leased_with(
+        &mut mocks,
+        crate::service::BROKER_RELAY,
+        10,
+        vec![
+            feed_event(11, 1, 1, "order_placed"),
+            feed_event(12, 2, 1, "order_placed"),
+            feed_event(13, 1, 2, "order_canceled"),
+            feed_event(14, 1, 3, "order_deleted"),
+            feed_event(15, 2, 2, "payment_info_updated"),
+        ],
+    );
+    let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut broker = MockEventBroker::new();
+    let seen = Arc::clone(&published);
+    broker.expect_publish().returning(move |event| {
+        let position: u64 = String::from_utf8_lossy(&event.body)
+            .parse()
+            .unwrap_or_default();
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(position);
+        if position == 13 {
+            Err(crate::ports::BrokerUnavailable("no ack".into()))
+        } else {
+            Ok(())
+        }
+    });
+    mocks.broker = Some(broker);
+    mocks
+        .events
+        .expect_advance_consumer()
+        .with(eq(crate::service::BROKER_RELAY), eq("me"), eq(12))
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    let round = block_on(mocks.service().relay_to_broker("me"));
+    assert!(matches!(round, Err(crate::service::RelayError::Broker(_))));
+    let published = published
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert!(
+        !published.contains(&14),
+        "nothing of order 1 after the event it refused"
+    );
+    for position in [11, 12, 13, 15] {
+        assert!(published.contains(&position), "{position} of {published:?}");
+    }
+}
+
+#[test]
+fn without_a_broker_or_without_the_lease_the_broker_relay_does_nothing() {
+    let mocks = Mocks::new();
+    assert_eq!(
+        block_on(mocks.service().relay_to_broker("me")).ok(),
+        Some(crate::service::RelayRound::Off)
+    );
+    let mut mocks = Mocks::new();
+    mocks.broker = Some(MockEventBroker::new());
+    mocks
+        .events
+        .expect_lease_consumer()
+        .returning(|_, _, _, _| Ok(None));
+    mocks.events.expect_read_events().never();
+    assert_eq!(
+        block_on(mocks.service().relay_to_broker("me")).ok(),
+        Some(crate::service::RelayRound::Standby)
+    );
+}
+
+#[test]
+fn customers_are_told_of_their_events_once_and_a_failed_notification_waits_for_a_retry() {
+    let mut mocks = Mocks::new();
+    leased_with(
+        &mut mocks,
+        crate::service::NOTIFICATION_RELAY,
+        0,
+        vec![
+            feed_event(1, 1, 1, "order_placed"),
+            feed_event(2, 1, 2, "payment_info_updated"),
+            feed_event(3, 2, 1, "order_placed"),
+            feed_event(4, 3, 1, "order_placed"),
+        ],
+    );
+    mocks
+        .notifier
+        .expect_notify()
+        .times(3)
+        .returning(|event, _| match event.body.as_slice() {
+            b"1" => Ok(()),
+            b"3" => Err(crate::ports::NotifyError::Refused("400 bad address".into())),
+            _ => Err(crate::ports::NotifyError::Unavailable(unavailable(
+                UpstreamService::Customer,
+            ))),
+        });
+    mocks
+        .effects
+        .expect_record_effect()
+        .withf(|due| {
+            matches!(&due.effect.effect, Effect::Notify { event } if event.body == b"4")
+                && due.effect.attempts == 1
+                && due.due_in == Duration::from_secs(1)
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .events
+        .expect_advance_consumer()
+        .with(eq(crate::service::NOTIFICATION_RELAY), eq("me"), eq(4))
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    let mut observer = MockEffectObserver::new();
+    for outcome in [
+        crate::ports::EffectOutcome::Done,
+        crate::ports::EffectOutcome::GivenUp,
+        crate::ports::EffectOutcome::Retried,
+    ] {
+        observer
+            .expect_effect_tried()
+            .with(eq("notify"), eq(outcome))
+            .times(1)
+            .returning(|_, _| ());
+    }
+    mocks.effect_observer = observer;
+    assert_eq!(
+        block_on(mocks.service().relay_notifications("me")).ok(),
+        Some(crate::service::RelayRound::Relayed {
+            relayed: 4,
+            more: false
+        })
+    );
 }

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 use order_adapters::{CircuitBreaker, Database};
-use order_domain::UpstreamService;
+use order_domain::{OrderService, UpstreamService};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -189,10 +189,19 @@ pub async fn ready(operations: web::Data<Operations>) -> HttpResponse {
         body = String
     ))
 )]
-pub async fn metrics(operations: web::Data<Operations>) -> HttpResponse {
+pub async fn metrics(
+    operations: web::Data<Operations>,
+    service: web::Data<OrderService>,
+) -> HttpResponse {
+    // A database that does not answer leaves the relays' gauges as they were: the
+    // scrape still shows everything else.
+    let relays = service.relay_backlogs().await.unwrap_or_else(|error| {
+        tracing::warn!(error = %error, "cannot read how far behind the event relays are");
+        Vec::new()
+    });
     let text = operations
         .metrics
-        .render(&operations.circuits(), &operations.database);
+        .render(&operations.circuits(), &operations.database, &relays);
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, Metrics::CONTENT_TYPE))
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))

@@ -1,12 +1,14 @@
 //! The event feed: every change's event, as a CloudEvent, in commit order.
 
+use std::time::Duration;
+
 use order_adapters::OrderStore;
-use order_domain::EventLog;
+use order_domain::{EventLog, NOTIFICATION_RELAY};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestResult, address_json, assert_problem, order_body, spawn_app,
+    Backend, TestApp, TestResult, address_json, assert_problem, eventually, order_body, spawn_app,
 };
 
 order_adapters::on_both_backends!(
@@ -238,7 +240,12 @@ async fn a_reader_that_missed_forgotten_events_is_told_so(backend: Backend) -> T
     let app = spawn_app(backend).await?;
     live_scripted_lives(&app).await?;
     let store = OrderStore::new(app.open_database()?);
-    let forgotten = store.forget_events(std::time::Duration::ZERO, 3).await?;
+    // Events are kept until the notifications have been sent for them.
+    eventually(Duration::from_secs(10), "notified", || async {
+        Ok(store.consumer_backlog(NOTIFICATION_RELAY).await?.waiting == 0)
+    })
+    .await?;
+    let forgotten = store.forget_events(Duration::ZERO, 3).await?;
     assert_eq!(forgotten, 3);
     let problem = assert_problem(
         app.get("/v1/events?after=1").await?,
