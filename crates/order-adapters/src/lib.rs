@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod broker;
 mod clients;
 mod demo;
 mod persistence;
@@ -7,9 +8,10 @@ mod system;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use broker::{NatsBroker, STREAM};
 pub use clients::{
     CallObserver, CallOutcome, CallPermit, CallPolicy, CircuitBreaker, CircuitSettings,
-    CircuitState, HttpCustomerDirectory, HttpInventory, UpstreamSettings,
+    CircuitState, HttpCustomerDirectory, HttpInventory, HttpNotifier, UpstreamSettings,
 };
 pub use demo::DemoDirectory;
 pub use persistence::{

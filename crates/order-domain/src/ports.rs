@@ -28,6 +28,8 @@ pub enum UpstreamService {
     Customer,
     /// Holds the stock and its reservations.
     Inventory,
+    /// Tells customers what happened to their orders.
+    Notification,
 }
 
 impl UpstreamService {
@@ -36,6 +38,7 @@ impl UpstreamService {
         match self {
             Self::Customer => "customer",
             Self::Inventory => "inventory",
+            Self::Notification => "notification",
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     pub customer_service_url: Option<String>,
     /// Inventory service base URL (`ORDERS_INVENTORY_SERVICE_URL`); `None`: demo directory.
     pub inventory_service_url: Option<String>,
+    /// Notification service base URL (`ORDERS_NOTIFICATION_SERVICE_URL`); `None`: the
+    /// demo directory writes notifications to the log.
+    pub notification_service_url: Option<String>,
     /// Timeouts, retries and circuits of calls to the upstream services
     /// (`ORDERS_UPSTREAM_*`, `ORDERS_CIRCUIT_*`).
     pub upstream_policy: CallPolicy,
@@ -49,6 +52,9 @@ pub struct Config {
     pub effect_policy: EffectPolicy,
     /// How long the event feed keeps events (`ORDERS_EVENT_RETENTION_HOURS`).
     pub event_retention: Duration,
+    /// The NATS server whose JetStream receives the events (`ORDERS_NATS_URL`); `None`:
+    /// events are only in the feed.
+    pub nats_url: Option<String>,
 }
 
 impl Config {
@@ -173,6 +179,7 @@ impl Config {
             database_options,
             customer_service_url: service_url("ORDERS_CUSTOMER_SERVICE_URL")?,
             inventory_service_url: service_url("ORDERS_INVENTORY_SERVICE_URL")?,
+            notification_service_url: service_url("ORDERS_NOTIFICATION_SERVICE_URL")?,
             upstream_policy,
             log_format,
             log_filter,
@@ -189,6 +196,18 @@ impl Config {
             event_retention: Duration::from_secs(
                 3600 * number("ORDERS_EVENT_RETENTION_HOURS", 168, 1..=87_600)?,
             ),
+            nats_url: set("ORDERS_NATS_URL")
+                .map(|url| {
+                    if url.starts_with("nats://") || url.starts_with("tls://") {
+                        Ok(url)
+                    } else {
+                        Err(ConfigError {
+                            variable: "ORDERS_NATS_URL",
+                            problem: format!("{url:?} is not a nats:// or tls:// URL"),
+                        })
+                    }
+                })
+                .transpose()?,
         })
     }
 
@@ -219,6 +238,10 @@ impl Config {
             (
                 "ORDERS_INVENTORY_SERVICE_URL",
                 service(&self.inventory_service_url),
+            ),
+            (
+                "ORDERS_NOTIFICATION_SERVICE_URL",
+                service(&self.notification_service_url),
             ),
             (
                 "ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS",
@@ -255,6 +278,12 @@ impl Config {
             (
                 "ORDERS_EVENT_RETENTION_HOURS",
                 (self.event_retention.as_secs() / 3600).to_string(),
+            ),
+            (
+                "ORDERS_NATS_URL",
+                self.nats_url
+                    .as_deref()
+                    .map_or_else(|| "(unset: events only in the feed)".to_owned(), masked_url),
             ),
         ]
     }
@@ -329,11 +358,13 @@ mod tests {
             ("ORDERS_CIRCUIT_OPEN_MS", "10s"),
             ("ORDERS_CUSTOMER_SERVICE_URL", "customers:80"),
             ("ORDERS_INVENTORY_SERVICE_URL", "ftp://inventory"),
+            ("ORDERS_NOTIFICATION_SERVICE_URL", "notifications"),
             ("ORDERS_LOG_FORMAT", "xml"),
             ("RUST_LOG", "info,=nonsense=[["),
             ("ORDERS_SHUTDOWN_TIMEOUT_MS", "forever"),
             ("ORDERS_ABANDON_AFTER_MS", "0"),
             ("ORDERS_EVENT_RETENTION_HOURS", "0"),
+            ("ORDERS_NATS_URL", "http://127.0.0.1:4222"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)]).err();

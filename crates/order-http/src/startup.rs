@@ -10,11 +10,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use order_adapters::{
-    Database, DemoDirectory, HttpCustomerDirectory, HttpInventory, OrderStore, SystemClock,
-    UpstreamSettings, UuidV7Ids,
+    CircuitBreaker, Database, DemoDirectory, HttpCustomerDirectory, HttpInventory, HttpNotifier,
+    NatsBroker, OrderStore, SystemClock, UpstreamSettings, UuidV7Ids, masked_url,
 };
 use order_domain::{
-    CustomerDirectory, Inventory, OrderService, Policies, Ports, RelayError, RelayPolicy,
+    CustomerDirectory, Inventory, Notifier, OrderService, Policies, Ports, RelayError, RelayPolicy,
     RelayRound, UpstreamService,
 };
 use tokio::task::JoinHandle;
@@ -46,8 +46,12 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let (service, upstreams) = order_service(config, &database, &metrics).await?;
         let service = web::Data::new(service);
+        // Names this instance among those relaying events: one relays at a time.
+        let holder = uuid::Uuid::new_v4().to_string();
+        service.join_relays(&holder).await?;
         let housekeeping = housekeeping(
             &service.clone().into_inner(),
+            &holder,
             config.release_retry_interval,
             config.event_retention,
         );
@@ -151,22 +155,22 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
 /// How often expired idempotency keys and events are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
 
-/// The background tasks every instance runs: carrying out the due effects (stock
-/// releases, …) at every `effects_interval`, and forgetting expired idempotency keys
-/// and the events past their `retention` every minute. On many instances each does its
-/// share; none is in charge.
+/// The background tasks every instance runs: relaying events to the broker and the
+/// notification service (one instance at a time, `holder` naming this one), carrying
+/// out the due effects (stock releases, …) at every `effects_interval`, and forgetting
+/// expired idempotency keys and the events past their `retention` every minute. On many
+/// instances each does its share; none is in charge.
 fn housekeeping(
     service: &Arc<OrderService>,
+    holder: &str,
     effects_interval: Duration,
     retention: Duration,
 ) -> [JoinHandle<()>; 5] {
-    // Names this instance among those relaying events: at most one relays at a time.
-    let holder = uuid::Uuid::new_v4().to_string();
     [
-        relay_events(service, holder.clone(), |service, holder| async move {
+        relay_events(service, holder.to_owned(), |service, holder| async move {
             service.relay_to_broker(&holder).await
         }),
-        relay_events(service, holder, |service, holder| async move {
+        relay_events(service, holder.to_owned(), |service, holder| async move {
             service.relay_notifications(&holder).await
         }),
         every(effects_interval, service, |service| async move {
@@ -260,41 +264,49 @@ async fn order_service(
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(OrderService, Vec<Upstream>)> {
     let store = Arc::new(OrderStore::new(database.clone()));
-    let settings = |base_url: &String| UpstreamSettings {
-        base_url: base_url.clone(),
-        policy: config.upstream_policy,
-        observer: metrics.clone(),
+    let mut wiring = Wiring {
+        database,
+        config,
+        metrics,
+        demo: None,
+        upstreams: Vec::new(),
     };
-    let mut demo = None;
-    let mut upstreams = Vec::new();
-    let customers: Arc<dyn CustomerDirectory> = match &config.customer_service_url {
-        Some(url) => {
-            let client = HttpCustomerDirectory::new(&settings(url))?;
-            upstreams.push(Upstream::Http(client.circuit()));
-            Arc::new(client)
-        }
-        None => {
-            tracing::warn!(
-                "ORDERS_CUSTOMER_SERVICE_URL is not set: using the built-in demo customer directory"
-            );
-            upstreams.push(Upstream::Demo(UpstreamService::Customer));
-            demo_directory(database, &mut demo).await?
-        }
-    };
-    let inventory: Arc<dyn Inventory> = match &config.inventory_service_url {
-        Some(url) => {
-            let client = HttpInventory::new(&settings(url))?;
-            upstreams.push(Upstream::Http(client.circuit()));
-            Arc::new(client)
-        }
-        None => {
-            tracing::warn!(
-                "ORDERS_INVENTORY_SERVICE_URL is not set: using the built-in demo inventory"
-            );
-            upstreams.push(Upstream::Demo(UpstreamService::Inventory));
-            demo_directory(database, &mut demo).await?
-        }
-    };
+    let customers = wiring
+        .port::<dyn CustomerDirectory>(
+            &config.customer_service_url,
+            UpstreamService::Customer,
+            "ORDERS_CUSTOMER_SERVICE_URL",
+            |settings| {
+                let client = HttpCustomerDirectory::new(settings)?;
+                Ok((client.circuit(), Arc::new(client)))
+            },
+            |demo| demo,
+        )
+        .await?;
+    let inventory = wiring
+        .port::<dyn Inventory>(
+            &config.inventory_service_url,
+            UpstreamService::Inventory,
+            "ORDERS_INVENTORY_SERVICE_URL",
+            |settings| {
+                let client = HttpInventory::new(settings)?;
+                Ok((client.circuit(), Arc::new(client)))
+            },
+            |demo| demo,
+        )
+        .await?;
+    let notifier = wiring
+        .port::<dyn Notifier>(
+            &config.notification_service_url,
+            UpstreamService::Notification,
+            "ORDERS_NOTIFICATION_SERVICE_URL",
+            |settings| {
+                let client = HttpNotifier::new(settings)?;
+                Ok((client.circuit(), Arc::new(client)))
+            },
+            |demo| demo,
+        )
+        .await?;
     let service = OrderService::new(
         Ports {
             orders: store.clone(),
@@ -306,13 +318,19 @@ async fn order_service(
             effects: store.clone(),
             event_format: Arc::new(CloudEvents),
             events: store,
-            broker: None,
-            notifier: {
-                tracing::warn!(
-                    "ORDERS_NOTIFICATION_SERVICE_URL is not set: notifications are written to the log"
-                );
-                demo_directory(database, &mut demo).await?
+            broker: match &config.nats_url {
+                Some(url) => {
+                    tracing::info!(url = %masked_url(url), "events are published to NATS JetStream");
+                    Some(Arc::new(
+                        NatsBroker::connect(url, config.event_retention).await?,
+                    ))
+                }
+                None => {
+                    tracing::info!("ORDERS_NATS_URL is not set: events are only in the feed");
+                    None
+                }
             },
+            notifier,
             effect_observer: metrics.clone(),
         },
         Policies {
@@ -321,18 +339,53 @@ async fn order_service(
             relay: RelayPolicy::default(),
         },
     );
-    Ok((service, upstreams))
+    Ok((service, wiring.upstreams))
 }
 
-/// The demo directory, opened (and seeded) the first time either port needs it.
-async fn demo_directory(
-    database: &Database,
-    opened: &mut Option<Arc<DemoDirectory>>,
-) -> anyhow::Result<Arc<DemoDirectory>> {
-    if let Some(demo) = opened {
-        return Ok(demo.clone());
+/// What picks each upstream port: the HTTP client of the service when its URL is
+/// configured, else the built-in demo directory (opened, and seeded, the first time a
+/// port needs it).
+struct Wiring<'a> {
+    database: &'a Database,
+    config: &'a Config,
+    metrics: &'a Arc<Metrics>,
+    demo: Option<Arc<DemoDirectory>>,
+    /// How each service is reached, for the health checks and metrics.
+    upstreams: Vec<Upstream>,
+}
+
+impl Wiring<'_> {
+    /// The port of `service`: `http` builds its client from the settings for `url`,
+    /// `demo` turns the demo directory into the port.
+    async fn port<P: ?Sized>(
+        &mut self,
+        url: &Option<String>,
+        service: UpstreamService,
+        variable: &str,
+        http: impl FnOnce(&UpstreamSettings) -> anyhow::Result<(Arc<CircuitBreaker>, Arc<P>)>,
+        demo: impl FnOnce(Arc<DemoDirectory>) -> Arc<P>,
+    ) -> anyhow::Result<Arc<P>> {
+        if let Some(url) = url {
+            let (circuit, client) = http(&UpstreamSettings {
+                base_url: url.clone(),
+                policy: self.config.upstream_policy,
+                observer: self.metrics.clone(),
+            })?;
+            self.upstreams.push(Upstream::Http(circuit));
+            return Ok(client);
+        }
+        tracing::warn!(
+            "{variable} is not set: the built-in demo directory stands in for the {service} service"
+        );
+        self.upstreams.push(Upstream::Demo(service));
+        let directory = match &self.demo {
+            Some(directory) => Arc::clone(directory),
+            None => {
+                let directory = Arc::new(DemoDirectory::open(self.database.clone()).await?);
+                self.demo = Some(Arc::clone(&directory));
+                directory
+            }
+        };
+        Ok(demo(directory))
     }
-    let demo = Arc::new(DemoDirectory::open(database.clone()).await?);
-    *opened = Some(demo.clone());
-    Ok(demo)
 }

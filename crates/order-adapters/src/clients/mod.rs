@@ -28,6 +28,7 @@ pub use circuit::{CallPermit, CircuitBreaker, CircuitSettings, CircuitState};
 pub(crate) use customer::CustomerBody;
 pub use customer::HttpCustomerDirectory;
 pub use inventory::HttpInventory;
+pub use notification::HttpNotifier;
 
 /// How calls to an upstream service are kept in bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -187,6 +187,28 @@ impl OrderService {
         })
     }
 
+    /// Takes the relays' leases for `holder`, if free, before the service serves:
+    /// a relay met for the first time starts where the log stands now (every event
+    /// kept for the broker, only what comes next for the notifications), not where it
+    /// stands when its first round happens to run.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    pub async fn join_relays(&self, holder: &str) -> Result<(), RepositoryError> {
+        let lease = self.relay_policy.lease;
+        if self.ports.broker.is_some() {
+            self.ports
+                .events
+                .lease_consumer(BROKER_RELAY, holder, lease, FeedStart::Oldest)
+                .await?;
+        }
+        self.ports
+            .events
+            .lease_consumer(NOTIFICATION_RELAY, holder, lease, FeedStart::End)
+            .await?;
+        Ok(())
+    }
+
     /// How far behind each relay is: the broker's (when there is one) and the
     /// notifications'.
     ///

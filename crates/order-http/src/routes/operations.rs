@@ -72,7 +72,7 @@ pub struct DatabaseHealth {
 /// One upstream service as the readiness probe found it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpstreamHealth {
-    /// `customer` or `inventory`.
+    /// `customer`, `inventory` or `notification`.
     #[schema(example = "inventory")]
     service: &'static str,
     /// `http`, or `demo` when the built-in demo directory stands in for it.

@@ -37,6 +37,10 @@ pub struct AppOptions {
     pub inventory_service_url: Option<String>,
     pub placement: PlacementPolicy,
     pub effects: EffectPolicy,
+    /// Where the events are published, if anywhere.
+    pub nats_url: Option<String>,
+    /// Where notifications go; `None`: to the log.
+    pub notification_service_url: Option<String>,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
@@ -74,6 +78,8 @@ impl Default for AppOptions {
                 max_retry: Duration::from_secs(1),
                 ..EffectPolicy::default()
             },
+            nats_url: None,
+            notification_service_url: None,
         }
     }
 }
@@ -138,6 +144,7 @@ async fn start(
         database_options: options.database,
         customer_service_url: urls.0,
         inventory_service_url: urls.1,
+        notification_service_url: options.notification_service_url,
         upstream_policy: options.upstream,
         log_format: None,
         log_filter: "info".into(),
@@ -146,6 +153,7 @@ async fn start(
         placement_policy: options.placement,
         effect_policy: options.effects,
         event_retention: Duration::from_secs(168 * 3600),
+        nats_url: options.nats_url,
     };
     let app = Application::build(&config).await?;
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -5,6 +5,7 @@
 #[path = "../fakes/mod.rs"]
 mod fakes;
 
+mod broker;
 mod concurrency;
 mod conventions;
 mod events;
@@ -12,6 +13,7 @@ mod faults;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod notifications;
 mod openapi;
 mod operations;
 mod outage;

@@ -49,7 +49,8 @@ async fn readiness_reports_the_database_and_each_upstream_circuit(backend: Backe
             "database": {"status": "up", "migrations": "applied"},
             "upstreams": [
                 {"service": "customer", "mode": "http", "circuit": "closed"},
-                {"service": "inventory", "mode": "http", "circuit": "closed"}
+                {"service": "inventory", "mode": "http", "circuit": "closed"},
+                {"service": "notification", "mode": "demo"}
             ]
         })
     );
@@ -65,7 +66,8 @@ async fn readiness_reports_the_database_and_each_upstream_circuit(backend: Backe
         ready["upstreams"],
         json!([
             {"service": "customer", "mode": "demo"},
-            {"service": "inventory", "mode": "demo"}
+            {"service": "inventory", "mode": "demo"},
+            {"service": "notification", "mode": "demo"}
         ])
     );
     Ok(())

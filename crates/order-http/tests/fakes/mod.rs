@@ -5,6 +5,8 @@
 
 #![allow(dead_code, reason = "each test binary uses the part it needs")]
 
+pub mod nats;
+
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::ops::Range;
