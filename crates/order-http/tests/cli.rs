@@ -3,6 +3,7 @@
 
 mod process;
 
+use order_http::config::Config;
 use process::run;
 
 type TestResult = anyhow::Result<()>;
@@ -54,14 +55,35 @@ fn check_config_prints_every_setting_with_passwords_masked() -> TestResult {
             "{line} missing in:\n{stdout}"
         );
     }
+    let printed: Vec<_> = stdout
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+        .collect();
+    let defined: Vec<_> = Config::variables().iter().map(|v| v.name).collect();
+    assert_eq!(printed, defined, "{stdout}");
     Ok(())
 }
 
 #[test]
-fn help_lists_the_commands_and_version_names_the_release() -> TestResult {
+fn help_lists_the_commands_and_every_variable_and_version_names_the_release() -> TestResult {
     let help = String::from_utf8(run(&["--help"], &[])?.stdout)?;
     for command in ["serve", "migrate", "check-config"] {
         assert!(help.contains(command), "{command} missing in:\n{help}");
+    }
+    for line in [
+        "ORDERS_LISTEN_ADDR=127.0.0.1:8080".to_owned(),
+        "ORDERS_CUSTOMER_SERVICE_URL=(unset: the demo directory)".to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        Config::variables()
+            .iter()
+            .map(|variable| format!("{}={}", variable.name, variable.default)),
+    ) {
+        assert!(
+            help.lines().any(|l| l.trim() == line),
+            "{line} missing in:\n{help}"
+        );
     }
     let version = String::from_utf8(run(&["--version"], &[])?.stdout)?;
     assert_eq!(
