@@ -26,6 +26,10 @@ use order_domain::{EffectPolicy, PlacementPolicy};
 pub struct Config {
     /// Address and port to serve on; port 0 picks a free one.
     pub listen_addr: SocketAddr,
+    /// The most client connections open at once, over the whole process.
+    pub max_connections: usize,
+    /// The longest a request's body may take to arrive after its head.
+    pub request_body_timeout: Duration,
     /// How long SIGTERM waits for requests in flight.
     pub shutdown_timeout: Duration,
     /// Where orders are stored.
@@ -69,6 +73,16 @@ impl Config {
                 "ORDERS_LISTEN_ADDR",
                 "address and port to serve on; port 0 picks a free one",
                 Address.by_default(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            ),
+            max_connections: env.read(
+                "ORDERS_MAX_CONNECTIONS",
+                "most client connections open at once, the whole process",
+                Whole(1..=1_000_000).by_default(10_000),
+            ),
+            request_body_timeout: env.read(
+                "ORDERS_REQUEST_BODY_TIMEOUT_MS",
+                "longest a request's body may take to arrive after its head, else 408",
+                MILLIS.by_default(Duration::from_secs(10)),
             ),
             shutdown_timeout: env.read(
                 "ORDERS_SHUTDOWN_TIMEOUT_MS",
@@ -269,6 +283,8 @@ mod tests {
         assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(config.placement_policy, PlacementPolicy::default());
         assert_eq!(config.event_retention, Duration::from_secs(168 * 3600));
+        assert_eq!(config.request_body_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 10_000);
         assert_eq!(format!("{:?}", Config::default()), format!("{config:?}"));
         Ok(())
     }
@@ -277,6 +293,8 @@ mod tests {
     fn every_variable_is_read_into_its_field() -> Result<(), ConfigError> {
         let config = config(&[
             ("ORDERS_LISTEN_ADDR", "0.0.0.0:9000"),
+            ("ORDERS_MAX_CONNECTIONS", "25000"),
+            ("ORDERS_REQUEST_BODY_TIMEOUT_MS", "2500"),
             ("ORDERS_SHUTDOWN_TIMEOUT_MS", "45000"),
             ("ORDERS_DATABASE_URL", "postgres://db/orders"),
             ("ORDERS_DATABASE_POOL_SIZE", "16"),
@@ -297,6 +315,8 @@ mod tests {
         ])?;
         let millis = Duration::from_millis;
         assert_eq!(config.listen_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.max_connections, 25_000);
+        assert_eq!(config.request_body_timeout, millis(2500));
         assert_eq!(config.shutdown_timeout, millis(45_000));
         assert_eq!(
             config.database,
@@ -357,6 +377,9 @@ mod tests {
     fn a_bad_value_names_its_variable() {
         let cases = [
             ("ORDERS_LISTEN_ADDR", "localhost"),
+            ("ORDERS_MAX_CONNECTIONS", "0"),
+            ("ORDERS_MAX_CONNECTIONS", "1000001"),
+            ("ORDERS_REQUEST_BODY_TIMEOUT_MS", "600001"),
             ("ORDERS_DATABASE_URL", "mysql://db"),
             ("ORDERS_DATABASE_POOL_SIZE", "0"),
             ("ORDERS_DATABASE_TIMEOUT_MS", "soon"),
@@ -442,6 +465,7 @@ mod tests {
             value("ORDERS_INVENTORY_SERVICE_URL").as_deref(),
             Some("(unset: the demo directory)")
         );
+        assert_eq!(value("ORDERS_MAX_CONNECTIONS").as_deref(), Some("10000"));
         Ok(())
     }
 

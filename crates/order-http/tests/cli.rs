@@ -14,6 +14,7 @@ fn a_bad_configuration_is_refused_at_start_up_naming_the_variable() -> TestResul
         ("ORDERS_DATABASE_URL", "mysql://db/orders"),
         ("ORDERS_LISTEN_ADDR", "localhost"),
         ("ORDERS_UPSTREAM_MAX_ATTEMPTS", "0"),
+        ("ORDERS_MAX_CONNECTIONS", "0"),
     ] {
         for command in [&[][..], &["serve"], &["check-config"], &["migrate"]] {
             let output = run(command, &[(variable, value)])?;
@@ -49,6 +50,8 @@ fn check_config_prints_every_setting_with_passwords_masked() -> TestResult {
         "ORDERS_CUSTOMER_SERVICE_URL=(unset: the demo directory)",
         "ORDERS_UPSTREAM_MAX_ATTEMPTS=3",
         "ORDERS_CIRCUIT_OPEN_MS=2500",
+        "ORDERS_MAX_CONNECTIONS=10000",
+        "ORDERS_REQUEST_BODY_TIMEOUT_MS=10000",
     ] {
         assert!(
             stdout.lines().any(|l| l == line),
