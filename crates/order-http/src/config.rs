@@ -1,291 +1,254 @@
-//! Configuration from the environment. Every problem names the variable at fault.
+//! Configuration from the environment, defined once: `Config::define` says, for every
+//! variable, its name, its meaning, what it accepts, its default and the field it sets.
+//! Parsing, `check-config`, `--help` and the README's table are all read from there, so
+//! a new variable is a field and an entry in `define`, nothing more.
+
+mod document;
+mod environment;
+mod kinds;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use document::help;
+use environment::Environment;
+pub use environment::{ConfigError, Shown, Variable};
+pub use kinds::Secret;
+use kinds::{Address, Database, HTTP_URL, Kind, LogFilter, OneOf, Span, Url, Whole};
 pub use order_adapters::{CallPolicy, DatabaseUrl};
-use order_adapters::{CircuitSettings, DatabaseOptions, masked_url};
+use order_adapters::{CircuitSettings, DatabaseOptions};
 use order_domain::{EffectPolicy, PlacementPolicy};
-use tracing_subscriber::EnvFilter;
 
-/// A variable that is set to something the service cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub variable: &'static str,
-    /// What is wrong with its value.
-    pub problem: String,
-}
-
-/// The service's configuration.
+/// The service's configuration. Which variable sets each field, with its meaning,
+/// default and accepted values, is in `Config::define`. Tests build one as
+/// `Config { listen_addr: …, ..Config::default() }`.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address and port to serve on (`ORDERS_LISTEN_ADDR`); port 0 picks a free one.
+    /// Address and port to serve on; port 0 picks a free one.
     pub listen_addr: SocketAddr,
-    /// Where orders are stored (`ORDERS_DATABASE_URL`).
-    pub database: DatabaseUrl,
-    /// Connection pooling (`ORDERS_DATABASE_POOL_SIZE`, `ORDERS_DATABASE_TIMEOUT_MS`).
-    pub database_options: DatabaseOptions,
-    /// Customer service base URL (`ORDERS_CUSTOMER_SERVICE_URL`); `None`: demo directory.
-    pub customer_service_url: Option<String>,
-    /// Inventory service base URL (`ORDERS_INVENTORY_SERVICE_URL`); `None`: demo directory.
-    pub inventory_service_url: Option<String>,
-    /// Notification service base URL (`ORDERS_NOTIFICATION_SERVICE_URL`); `None`: the
-    /// demo directory writes notifications to the log.
-    pub notification_service_url: Option<String>,
-    /// Timeouts, retries and circuits of calls to the upstream services
-    /// (`ORDERS_UPSTREAM_*`, `ORDERS_CIRCUIT_*`).
-    pub upstream_policy: CallPolicy,
-    /// How log lines are written (`ORDERS_LOG_FORMAT`); `None`: JSON, or text when
-    /// standard output is a terminal.
-    pub log_format: Option<LogFormat>,
-    /// Which log lines are written (`RUST_LOG`, such as `info` or `order_http=debug`).
-    pub log_filter: String,
-    /// How long SIGTERM waits for requests in flight (`ORDERS_SHUTDOWN_TIMEOUT_MS`).
+    /// The most client connections open at once, over the whole process.
+    pub max_connections: usize,
+    /// The longest a request's body may take to arrive after its head.
+    pub request_body_timeout: Duration,
+    /// How long SIGTERM waits for requests in flight.
     pub shutdown_timeout: Duration,
-    /// How often due effects (stock releases, …) are looked for.
+    /// Where orders are stored.
+    pub database: DatabaseUrl,
+    /// Connection pooling.
+    pub database_options: DatabaseOptions,
+    /// Customer service base URL; `None`: the demo directory.
+    pub customer_service_url: Option<String>,
+    /// Inventory service base URL; `None`: the demo directory.
+    pub inventory_service_url: Option<String>,
+    /// Notification service base URL; `None`: the demo directory writes notifications
+    /// to the log.
+    pub notification_service_url: Option<String>,
+    /// Timeouts, retries and circuits of calls to the upstream services.
+    pub upstream_policy: CallPolicy,
+    /// How log lines are written; `None`: JSON, or text when standard output is a
+    /// terminal.
+    pub log_format: Option<LogFormat>,
+    /// Which log lines are written, such as `info` or `order_http=debug`.
+    pub log_filter: String,
+    /// How often due effects (stock releases, …) are looked for (not configurable:
+    /// tests shorten it).
     pub release_retry_interval: Duration,
     /// How placements are kept safe against retries, hang-ups and crashes.
     pub placement_policy: PlacementPolicy,
-    /// How effects outside the database are carried out and tried again.
+    /// How effects outside the database are carried out and tried again (not
+    /// configurable: tests shorten it).
     pub effect_policy: EffectPolicy,
-    /// How long the event feed keeps events (`ORDERS_EVENT_RETENTION_HOURS`).
+    /// How long the event feed keeps events.
     pub event_retention: Duration,
-    /// The NATS server whose JetStream receives the events (`ORDERS_NATS_URL`); `None`:
-    /// events are only in the feed.
+    /// The NATS server whose JetStream receives the events; `None`: events are only in
+    /// the feed.
     pub nats_url: Option<String>,
 }
 
+/// The range of every duration in milliseconds: a millisecond to ten minutes.
+const MILLIS: Span = Span::millis(1..=600_000);
+
 impl Config {
-    /// Reads the configuration from the process environment.
+    /// The definition: every variable, read from `env` into its field.
+    fn define(env: &mut Environment<'_>) -> Self {
+        let database = DatabaseOptions::default();
+        let upstream = CallPolicy::default();
+        let placement = PlacementPolicy::default();
+        let config = Self {
+            listen_addr: env.read(
+                "ORDERS_LISTEN_ADDR",
+                "address and port to serve on; port 0 picks a free one",
+                Address.by_default(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            ),
+            max_connections: env.read(
+                "ORDERS_MAX_CONNECTIONS",
+                "most client connections open at once, the whole process",
+                Whole(1..=1_000_000).by_default(10_000),
+            ),
+            request_body_timeout: env.read(
+                "ORDERS_REQUEST_BODY_TIMEOUT_MS",
+                "longest a request's body may take to arrive after its head, else 408",
+                MILLIS.by_default(Duration::from_secs(10)),
+            ),
+            shutdown_timeout: env.read(
+                "ORDERS_SHUTDOWN_TIMEOUT_MS",
+                "how long SIGTERM or SIGINT waits for requests in flight",
+                MILLIS.by_default(Duration::from_secs(30)),
+            ),
+            database: env.read(
+                "ORDERS_DATABASE_URL",
+                "where orders are stored: an SQLite file (`sqlite://orders.db`, or absolute as \
+                 `sqlite:///var/lib/orders.db`) or PostgreSQL \
+                 (`postgres://user:password@host:5432/db`)",
+                Database.by_default(DatabaseUrl::Sqlite("orders.db".into())),
+            ),
+            database_options: DatabaseOptions {
+                pool_size: env.read(
+                    "ORDERS_DATABASE_POOL_SIZE",
+                    "database connections (on SQLite: readers; writes have their own)",
+                    Whole(1..=512).by_default(database.pool_size),
+                ),
+                connection_timeout: env.read(
+                    "ORDERS_DATABASE_TIMEOUT_MS",
+                    "longest wait for a database connection before answering 503",
+                    MILLIS.by_default(database.connection_timeout),
+                ),
+                ..database
+            },
+            customer_service_url: env.read(
+                "ORDERS_CUSTOMER_SERVICE_URL",
+                "customer service base URL",
+                HTTP_URL.unset_means("the demo directory"),
+            ),
+            inventory_service_url: env.read(
+                "ORDERS_INVENTORY_SERVICE_URL",
+                "inventory service base URL",
+                HTTP_URL.unset_means("the demo directory"),
+            ),
+            notification_service_url: env.read(
+                "ORDERS_NOTIFICATION_SERVICE_URL",
+                "notification service base URL",
+                HTTP_URL.unset_means("the demo directory, which writes notifications to the log"),
+            ),
+            upstream_policy: CallPolicy {
+                attempt_timeout: env.read(
+                    "ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS",
+                    "longest one HTTP attempt to an upstream service may take",
+                    MILLIS.by_default(upstream.attempt_timeout),
+                ),
+                max_attempts: env.read(
+                    "ORDERS_UPSTREAM_MAX_ATTEMPTS",
+                    "attempts per upstream call, the first included",
+                    Whole(1..=10).by_default(upstream.max_attempts),
+                ),
+                call_timeout: env.read(
+                    "ORDERS_UPSTREAM_CALL_TIMEOUT_MS",
+                    "longest a whole upstream call may take, retries included",
+                    MILLIS.by_default(upstream.call_timeout),
+                ),
+                first_backoff: env.read(
+                    "ORDERS_UPSTREAM_BACKOFF_MS",
+                    "the wait before the first retry, doubling for each further one \
+                     (drawn at random below it)",
+                    MILLIS.by_default(upstream.first_backoff),
+                ),
+                max_backoff: env.read(
+                    "ORDERS_UPSTREAM_MAX_BACKOFF_MS",
+                    "the cap on that wait, no less than `ORDERS_UPSTREAM_BACKOFF_MS`",
+                    MILLIS.by_default(upstream.max_backoff),
+                ),
+                circuit: CircuitSettings {
+                    failure_threshold: env.read(
+                        "ORDERS_CIRCUIT_FAILURE_THRESHOLD",
+                        "consecutive failed calls that open a service's circuit",
+                        Whole(1..=1000).by_default(upstream.circuit.failure_threshold),
+                    ),
+                    open_for: env.read(
+                        "ORDERS_CIRCUIT_OPEN_MS",
+                        "how long an open circuit fails calls at once before one trial call",
+                        MILLIS.by_default(upstream.circuit.open_for),
+                    ),
+                },
+            },
+            log_format: env.read(
+                "ORDERS_LOG_FORMAT",
+                "how log lines are written: one JSON object a line, or text for a person",
+                OneOf(LogFormat::NAMED).unset_means("json, or text on a terminal"),
+            ),
+            log_filter: env.read(
+                "RUST_LOG",
+                "which log lines are written",
+                LogFilter.by_default("info".into()),
+            ),
+            release_retry_interval: Duration::from_secs(1),
+            placement_policy: PlacementPolicy {
+                abandon_after: env.read(
+                    "ORDERS_ABANDON_AFTER_MS",
+                    "how long a placement may be under way before it counts as abandoned (its \
+                     process died): its `Idempotency-Key` may then be used afresh and any stock \
+                     it reserved is given back",
+                    MILLIS.by_default(placement.abandon_after),
+                ),
+                ..placement
+            },
+            effect_policy: EffectPolicy::default(),
+            event_retention: env.read(
+                "ORDERS_EVENT_RETENTION_HOURS",
+                "how long the event feed (`GET /v1/events`) keeps events",
+                Span::hours(1..=87_600).by_default(Duration::from_secs(168 * 3600)),
+            ),
+            nats_url: env.read(
+                "ORDERS_NATS_URL",
+                "NATS server whose JetStream receives every event (stream `ORDERS`, subjects \
+                 `orders.<event>`), such as `nats://127.0.0.1:4222`",
+                Url(&["nats", "tls"]).unset_means("events only in the feed"),
+            ),
+        };
+        let policy = &config.upstream_policy;
+        env.require(
+            policy.max_backoff >= policy.first_backoff,
+            "ORDERS_UPSTREAM_MAX_BACKOFF_MS",
+            "must not be less than ORDERS_UPSTREAM_BACKOFF_MS",
+        );
+        config
+    }
+
+    /// Reads the configuration from `lookup` (the process environment, or a test's
+    /// map), with every variable as `check-config` prints it.
     ///
     /// # Errors
     /// [`ConfigError`] for the first variable whose value cannot be used.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn read(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Self, Vec<Variable>), ConfigError> {
+        let mut env = Environment::new(&lookup);
+        let config = Self::define(&mut env);
+        match env.finish() {
+            (variables, None) => Ok((config, variables)),
+            (_, Some(error)) => Err(error),
+        }
     }
 
-    /// Reads the configuration from `lookup` (the environment, or a test's map).
+    /// Reads the configuration from `lookup` (the process environment, or a test's map).
     ///
     /// # Errors
     /// [`ConfigError`] for the first variable whose value cannot be used.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let listen = set("ORDERS_LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen_addr = listen.parse().map_err(|_| ConfigError {
-            variable: "ORDERS_LISTEN_ADDR",
-            problem: format!("{listen:?} is not an address and port such as 127.0.0.1:8080"),
-        })?;
-        let database_url =
-            set("ORDERS_DATABASE_URL").unwrap_or_else(|| "sqlite://orders.db".into());
-        let database = DatabaseUrl::parse(&database_url).map_err(|problem| ConfigError {
-            variable: "ORDERS_DATABASE_URL",
-            problem: format!("{database_url:?} {problem}"),
-        })?;
-        let number =
-            |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-                set(variable).map_or(Ok(default), |text| {
-                    text.parse::<u64>()
-                        .ok()
-                        .filter(|n| range.contains(n))
-                        .ok_or_else(|| ConfigError {
-                            variable,
-                            problem: format!(
-                                "{text:?} is not a whole number from {} to {}",
-                                range.start(),
-                                range.end()
-                            ),
-                        })
-                })
-            };
-        let millis = |variable: &'static str, default: Duration| {
-            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-            number(variable, default, 1..=600_000).map(Duration::from_millis)
-        };
-        let count = |variable: &'static str, default: u32, range: std::ops::RangeInclusive<u64>| {
-            number(variable, u64::from(default), range).map(|n| u32::try_from(n).unwrap_or(default))
-        };
-        let defaults = DatabaseOptions::default();
-        let database_options = DatabaseOptions {
-            pool_size: count("ORDERS_DATABASE_POOL_SIZE", defaults.pool_size, 1..=512)?,
-            connection_timeout: millis("ORDERS_DATABASE_TIMEOUT_MS", defaults.connection_timeout)?,
-            ..defaults
-        };
-        let defaults = CallPolicy::default();
-        let upstream_policy = CallPolicy {
-            attempt_timeout: millis(
-                "ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS",
-                defaults.attempt_timeout,
-            )?,
-            max_attempts: count(
-                "ORDERS_UPSTREAM_MAX_ATTEMPTS",
-                defaults.max_attempts,
-                1..=10,
-            )?,
-            call_timeout: millis("ORDERS_UPSTREAM_CALL_TIMEOUT_MS", defaults.call_timeout)?,
-            first_backoff: millis("ORDERS_UPSTREAM_BACKOFF_MS", defaults.first_backoff)?,
-            max_backoff: millis("ORDERS_UPSTREAM_MAX_BACKOFF_MS", defaults.max_backoff)?,
-            circuit: CircuitSettings {
-                failure_threshold: count(
-                    "ORDERS_CIRCUIT_FAILURE_THRESHOLD",
-                    defaults.circuit.failure_threshold,
-                    1..=1000,
-                )?,
-                open_for: millis("ORDERS_CIRCUIT_OPEN_MS", defaults.circuit.open_for)?,
-            },
-        };
-        if upstream_policy.max_backoff < upstream_policy.first_backoff {
-            return Err(ConfigError {
-                variable: "ORDERS_UPSTREAM_MAX_BACKOFF_MS",
-                problem: "must not be less than ORDERS_UPSTREAM_BACKOFF_MS".into(),
-            });
-        }
-        let service_url = |variable: &'static str| {
-            set(variable)
-                .map(|url| {
-                    if url.starts_with("http://") || url.starts_with("https://") {
-                        Ok(url)
-                    } else {
-                        Err(ConfigError {
-                            variable,
-                            problem: format!("{url:?} is not an http:// or https:// URL"),
-                        })
-                    }
-                })
-                .transpose()
-        };
-        let log_format = match set("ORDERS_LOG_FORMAT").as_deref() {
-            None => None,
-            Some("json") => Some(LogFormat::Json),
-            Some("text") => Some(LogFormat::Text),
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "ORDERS_LOG_FORMAT",
-                    problem: format!("{other:?} is neither json nor text"),
-                });
-            }
-        };
-        let log_filter = set("RUST_LOG").unwrap_or_else(|| "info".into());
-        if let Err(error) = EnvFilter::try_new(&log_filter) {
-            return Err(ConfigError {
-                variable: "RUST_LOG",
-                problem: format!("{log_filter:?} is not a log filter: {error}"),
-            });
-        }
-        Ok(Self {
-            listen_addr,
-            database,
-            database_options,
-            customer_service_url: service_url("ORDERS_CUSTOMER_SERVICE_URL")?,
-            inventory_service_url: service_url("ORDERS_INVENTORY_SERVICE_URL")?,
-            notification_service_url: service_url("ORDERS_NOTIFICATION_SERVICE_URL")?,
-            upstream_policy,
-            log_format,
-            log_filter,
-            shutdown_timeout: millis("ORDERS_SHUTDOWN_TIMEOUT_MS", Duration::from_secs(30))?,
-            release_retry_interval: Duration::from_secs(1),
-            placement_policy: PlacementPolicy {
-                abandon_after: millis(
-                    "ORDERS_ABANDON_AFTER_MS",
-                    PlacementPolicy::default().abandon_after,
-                )?,
-                ..PlacementPolicy::default()
-            },
-            effect_policy: EffectPolicy::default(),
-            event_retention: Duration::from_secs(
-                3600 * number("ORDERS_EVENT_RETENTION_HOURS", 168, 1..=87_600)?,
-            ),
-            nats_url: set("ORDERS_NATS_URL")
-                .map(|url| {
-                    if url.starts_with("nats://") || url.starts_with("tls://") {
-                        Ok(url)
-                    } else {
-                        Err(ConfigError {
-                            variable: "ORDERS_NATS_URL",
-                            problem: format!("{url:?} is not a nats:// or tls:// URL"),
-                        })
-                    }
-                })
-                .transpose()?,
-        })
+        Self::read(lookup).map(|(config, _)| config)
     }
 
-    /// Every setting as the variable that sets it and its effective value, passwords
-    /// masked: what `order-service check-config` prints.
-    pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let millis = |duration: Duration| duration.as_millis().to_string();
-        let service = |url: &Option<String>| {
-            url.as_deref()
-                .map_or_else(|| "(unset: the demo directory)".to_owned(), masked_url)
-        };
-        let policy = &self.upstream_policy;
-        vec![
-            ("ORDERS_LISTEN_ADDR", self.listen_addr.to_string()),
-            ("ORDERS_DATABASE_URL", self.database.masked()),
-            (
-                "ORDERS_DATABASE_POOL_SIZE",
-                self.database_options.pool_size.to_string(),
-            ),
-            (
-                "ORDERS_DATABASE_TIMEOUT_MS",
-                millis(self.database_options.connection_timeout),
-            ),
-            (
-                "ORDERS_CUSTOMER_SERVICE_URL",
-                service(&self.customer_service_url),
-            ),
-            (
-                "ORDERS_INVENTORY_SERVICE_URL",
-                service(&self.inventory_service_url),
-            ),
-            (
-                "ORDERS_NOTIFICATION_SERVICE_URL",
-                service(&self.notification_service_url),
-            ),
-            (
-                "ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS",
-                millis(policy.attempt_timeout),
-            ),
-            (
-                "ORDERS_UPSTREAM_MAX_ATTEMPTS",
-                policy.max_attempts.to_string(),
-            ),
-            (
-                "ORDERS_UPSTREAM_CALL_TIMEOUT_MS",
-                millis(policy.call_timeout),
-            ),
-            ("ORDERS_UPSTREAM_BACKOFF_MS", millis(policy.first_backoff)),
-            ("ORDERS_UPSTREAM_MAX_BACKOFF_MS", millis(policy.max_backoff)),
-            (
-                "ORDERS_CIRCUIT_FAILURE_THRESHOLD",
-                policy.circuit.failure_threshold.to_string(),
-            ),
-            ("ORDERS_CIRCUIT_OPEN_MS", millis(policy.circuit.open_for)),
-            (
-                "ORDERS_LOG_FORMAT",
-                self.log_format.map_or_else(
-                    || "(unset: json, or text on a terminal)".to_owned(),
-                    |format| format.as_str().to_owned(),
-                ),
-            ),
-            ("RUST_LOG", self.log_filter.clone()),
-            ("ORDERS_SHUTDOWN_TIMEOUT_MS", millis(self.shutdown_timeout)),
-            (
-                "ORDERS_ABANDON_AFTER_MS",
-                millis(self.placement_policy.abandon_after),
-            ),
-            (
-                "ORDERS_EVENT_RETENTION_HOURS",
-                (self.event_retention.as_secs() / 3600).to_string(),
-            ),
-            (
-                "ORDERS_NATS_URL",
-                self.nats_url
-                    .as_deref()
-                    .map_or_else(|| "(unset: events only in the feed)".to_owned(), masked_url),
-            ),
-        ]
+    /// Every variable with its default, in the order of the definition.
+    pub fn variables() -> Vec<Variable> {
+        let mut env = Environment::new(&|_| None);
+        Self::define(&mut env);
+        env.finish().0
+    }
+}
+
+impl Default for Config {
+    /// The embedded defaults: what an empty environment gives.
+    fn default() -> Self {
+        Self::define(&mut Environment::new(&|_| None))
     }
 }
 
@@ -299,13 +262,8 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// The format's name in `ORDERS_LOG_FORMAT`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Json => "json",
-            Self::Text => "text",
-        }
-    }
+    /// Each format by its name in `ORDERS_LOG_FORMAT`.
+    const NAMED: &[(&str, Self)] = &[("json", Self::Json), ("text", Self::Text)];
 }
 
 #[cfg(test)]
@@ -313,12 +271,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn environment(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|name| vars.get(name).cloned())
+        move |name| vars.get(name).cloned()
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(environment(vars))
     }
 
     #[test]
@@ -326,9 +288,102 @@ mod tests {
         let config = config(&[])?;
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database, DatabaseUrl::Sqlite("orders.db".into()));
+        assert_eq!(
+            format!("{:?}", config.database_options),
+            format!("{:?}", DatabaseOptions::default())
+        );
         assert_eq!(config.customer_service_url, None);
         assert_eq!(config.inventory_service_url, None);
         assert_eq!(config.upstream_policy, CallPolicy::default());
+        assert_eq!(config.log_format, None);
+        assert_eq!(config.log_filter, "info");
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(config.placement_policy, PlacementPolicy::default());
+        assert_eq!(config.event_retention, Duration::from_secs(168 * 3600));
+        assert_eq!(config.request_body_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 10_000);
+        assert_eq!(format!("{:?}", Config::default()), format!("{config:?}"));
+        Ok(())
+    }
+
+    #[test]
+    fn every_variable_is_read_into_its_field() -> Result<(), ConfigError> {
+        let config = config(&[
+            ("ORDERS_LISTEN_ADDR", "0.0.0.0:9000"),
+            ("ORDERS_MAX_CONNECTIONS", "25000"),
+            ("ORDERS_REQUEST_BODY_TIMEOUT_MS", "2500"),
+            ("ORDERS_SHUTDOWN_TIMEOUT_MS", "45000"),
+            ("ORDERS_DATABASE_URL", "postgres://db/orders"),
+            ("ORDERS_DATABASE_POOL_SIZE", "16"),
+            ("ORDERS_DATABASE_TIMEOUT_MS", "750"),
+            ("ORDERS_CUSTOMER_SERVICE_URL", "http://customers"),
+            ("ORDERS_INVENTORY_SERVICE_URL", "https://inventory"),
+            ("ORDERS_UPSTREAM_ATTEMPT_TIMEOUT_MS", "200"),
+            ("ORDERS_UPSTREAM_MAX_ATTEMPTS", "5"),
+            ("ORDERS_UPSTREAM_CALL_TIMEOUT_MS", "900"),
+            ("ORDERS_UPSTREAM_BACKOFF_MS", "20"),
+            ("ORDERS_UPSTREAM_MAX_BACKOFF_MS", "40"),
+            ("ORDERS_CIRCUIT_FAILURE_THRESHOLD", "7"),
+            ("ORDERS_CIRCUIT_OPEN_MS", "3000"),
+            ("ORDERS_LOG_FORMAT", "text"),
+            ("RUST_LOG", "order_http=debug"),
+            ("ORDERS_ABANDON_AFTER_MS", "90000"),
+            ("ORDERS_EVENT_RETENTION_HOURS", "24"),
+            ("ORDERS_NOTIFICATION_SERVICE_URL", "http://notifications"),
+            ("ORDERS_NATS_URL", "nats://broker:4222"),
+        ])?;
+        let millis = Duration::from_millis;
+        assert_eq!(config.listen_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.max_connections, 25_000);
+        assert_eq!(config.request_body_timeout, millis(2500));
+        assert_eq!(config.shutdown_timeout, millis(45_000));
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Postgres("postgres://db/orders".into())
+        );
+        assert_eq!(config.database_options.pool_size, 16);
+        assert_eq!(config.database_options.connection_timeout, millis(750));
+        assert_eq!(
+            config.customer_service_url.as_deref(),
+            Some("http://customers")
+        );
+        assert_eq!(
+            config.inventory_service_url.as_deref(),
+            Some("https://inventory")
+        );
+        assert_eq!(
+            config.notification_service_url.as_deref(),
+            Some("http://notifications")
+        );
+        assert_eq!(config.nats_url.as_deref(), Some("nats://broker:4222"));
+        let expected = CallPolicy {
+            attempt_timeout: millis(200),
+            max_attempts: 5,
+            call_timeout: millis(900),
+            first_backoff: millis(20),
+            max_backoff: millis(40),
+            circuit: CircuitSettings {
+                failure_threshold: 7,
+                open_for: millis(3000),
+            },
+        };
+        assert_eq!(config.upstream_policy, expected);
+        assert_eq!(config.log_format, Some(LogFormat::Text));
+        assert_eq!(config.log_filter, "order_http=debug");
+        assert_eq!(config.placement_policy.abandon_after, millis(90_000));
+        assert_eq!(config.event_retention, Duration::from_secs(24 * 3600));
+        Ok(())
+    }
+
+    #[test]
+    fn empty_or_blank_variables_count_as_unset() -> Result<(), ConfigError> {
+        let config = config(&[
+            ("ORDERS_LISTEN_ADDR", ""),
+            ("ORDERS_DATABASE_POOL_SIZE", "  "),
+            ("ORDERS_CUSTOMER_SERVICE_URL", ""),
+            ("ORDERS_LOG_FORMAT", " "),
+        ])?;
+        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
         Ok(())
     }
 
@@ -346,6 +401,9 @@ mod tests {
     fn a_bad_value_names_its_variable() {
         let cases = [
             ("ORDERS_LISTEN_ADDR", "localhost"),
+            ("ORDERS_MAX_CONNECTIONS", "0"),
+            ("ORDERS_MAX_CONNECTIONS", "1000001"),
+            ("ORDERS_REQUEST_BODY_TIMEOUT_MS", "600001"),
             ("ORDERS_DATABASE_URL", "mysql://db"),
             ("ORDERS_DATABASE_POOL_SIZE", "0"),
             ("ORDERS_DATABASE_TIMEOUT_MS", "soon"),
@@ -358,12 +416,12 @@ mod tests {
             ("ORDERS_CIRCUIT_OPEN_MS", "10s"),
             ("ORDERS_CUSTOMER_SERVICE_URL", "customers:80"),
             ("ORDERS_INVENTORY_SERVICE_URL", "ftp://inventory"),
-            ("ORDERS_NOTIFICATION_SERVICE_URL", "notifications"),
             ("ORDERS_LOG_FORMAT", "xml"),
             ("RUST_LOG", "info,=nonsense=[["),
             ("ORDERS_SHUTDOWN_TIMEOUT_MS", "forever"),
             ("ORDERS_ABANDON_AFTER_MS", "0"),
-            ("ORDERS_EVENT_RETENTION_HOURS", "0"),
+            ("ORDERS_EVENT_RETENTION_HOURS", "87601"),
+            ("ORDERS_NOTIFICATION_SERVICE_URL", "notifications"),
             ("ORDERS_NATS_URL", "http://127.0.0.1:4222"),
         ];
         for (variable, value) in cases {
@@ -377,33 +435,110 @@ mod tests {
     }
 
     #[test]
-    fn the_description_names_every_variable_and_masks_passwords() -> Result<(), ConfigError> {
-        let config = config(&[
+    fn a_refusal_says_what_the_variable_accepts_without_its_password() {
+        let refused = |name, value| config(&[(name, value)]).err().map(|e| e.to_string());
+        assert_eq!(
+            refused("ORDERS_DATABASE_POOL_SIZE", "0").as_deref(),
+            Some("ORDERS_DATABASE_POOL_SIZE: \"0\" is not a whole number from 1 to 512")
+        );
+        assert_eq!(
+            refused("ORDERS_LOG_FORMAT", "xml").as_deref(),
+            Some("ORDERS_LOG_FORMAT: \"xml\" is not json or text")
+        );
+        assert_eq!(
+            refused("ORDERS_DATABASE_URL", "mysql://app:s3cret@db").as_deref(),
+            Some(
+                "ORDERS_DATABASE_URL: \"mysql://app:***@db\" is not a sqlite://PATH or postgres:// URL"
+            )
+        );
+    }
+
+    #[test]
+    fn the_first_bad_value_is_the_one_named() {
+        let error = config(&[("ORDERS_LISTEN_ADDR", "localhost"), ("RUST_LOG", "=[[")]).err();
+        assert_eq!(error.map(|e| e.variable), Some("ORDERS_LISTEN_ADDR"));
+    }
+
+    #[test]
+    fn every_variable_is_described_with_passwords_masked() -> Result<(), ConfigError> {
+        let (_, described) = Config::read(environment(&[
             ("ORDERS_DATABASE_URL", "postgres://app:s3cret@db/orders"),
             (
                 "ORDERS_CUSTOMER_SERVICE_URL",
                 "https://svc:t0ken@customers.internal",
             ),
-        ])?;
-        let described = config.describe();
+        ]))?;
         let text = format!("{described:?}");
         assert!(
             !text.contains("s3cret") && !text.contains("t0ken"),
             "{text}"
         );
-        assert!(text.contains("postgres://app:***@db/orders"), "{text}");
-        for variable in [
-            "ORDERS_LISTEN_ADDR",
-            "ORDERS_DATABASE_URL",
-            "ORDERS_UPSTREAM_CALL_TIMEOUT_MS",
-            "ORDERS_CIRCUIT_OPEN_MS",
-            "RUST_LOG",
-        ] {
-            assert!(
-                described.iter().any(|(name, _)| *name == variable),
-                "{variable}"
-            );
-        }
+        let value = |name| {
+            described
+                .iter()
+                .find(|variable| variable.name == name)
+                .map(|variable| variable.value.to_string())
+        };
+        assert_eq!(
+            value("ORDERS_DATABASE_URL").as_deref(),
+            Some("postgres://app:***@db/orders")
+        );
+        assert_eq!(
+            value("ORDERS_CUSTOMER_SERVICE_URL").as_deref(),
+            Some("https://svc:***@customers.internal")
+        );
+        assert_eq!(
+            value("ORDERS_INVENTORY_SERVICE_URL").as_deref(),
+            Some("(unset: the demo directory)")
+        );
+        assert_eq!(value("ORDERS_MAX_CONNECTIONS").as_deref(), Some("10000"));
         Ok(())
+    }
+
+    #[test]
+    fn what_check_config_prints_reads_back_as_the_same_configuration() -> Result<(), ConfigError> {
+        let (config, described) = Config::read(environment(&[
+            ("ORDERS_DATABASE_URL", "postgres://db/orders"),
+            ("ORDERS_INVENTORY_SERVICE_URL", "http://inventory:8080"),
+            ("ORDERS_UPSTREAM_BACKOFF_MS", "250"),
+            ("ORDERS_LOG_FORMAT", "json"),
+        ]))?;
+        let printed: HashMap<&str, String> = described
+            .iter()
+            .filter_map(|variable| match &variable.value {
+                Shown::Value(value) => Some((variable.name, value.clone())),
+                Shown::Unset(_) => None,
+            })
+            .collect();
+        let (again, described_again) = Config::read(|name| printed.get(name).cloned())?;
+        assert_eq!(format!("{again:?}"), format!("{config:?}"));
+        assert_eq!(described_again, described);
+        Ok(())
+    }
+
+    #[test]
+    fn every_default_is_a_value_its_variable_accepts() -> Result<(), ConfigError> {
+        let defaults: HashMap<&str, String> = Config::variables()
+            .into_iter()
+            .filter_map(|variable| match variable.default {
+                Shown::Value(value) => Some((variable.name, value)),
+                Shown::Unset(_) => None,
+            })
+            .collect();
+        let (config, _) = Config::read(|name| defaults.get(name).cloned())?;
+        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+        Ok(())
+    }
+
+    #[test]
+    fn a_secret_variable_never_shows_its_value() {
+        use kinds::SecretText;
+        let lookup = |_: &str| Some("hunter2".to_owned());
+        let mut env = Environment::new(&lookup);
+        let secret = env.read("SECRET", "a key", SecretText.unset_means("no key"));
+        assert_eq!(secret.as_ref().map(Secret::expose), Some("hunter2"));
+        let described = format!("{env:?} {secret:?}");
+        assert!(!described.contains("hunter2"), "{described}");
+        assert!(described.contains("***"), "{described}");
     }
 }

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use order_http::config::Config;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use order_http::config::{self, Config};
 use order_http::startup::{Application, migrate};
 use order_http::telemetry;
 use tokio::signal::unix::{SignalKind, signal};
@@ -13,11 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 #[command(
     name = "order-service",
     version,
-    about = "The order service: places, keeps and answers for a marketplace's orders.",
-    after_help = "Configured from the environment (ORDERS_LISTEN_ADDR, ORDERS_DATABASE_URL, \
-                  ORDERS_CUSTOMER_SERVICE_URL, ORDERS_INVENTORY_SERVICE_URL, ORDERS_UPSTREAM_*, \
-                  ORDERS_CIRCUIT_*, ORDERS_LOG_FORMAT, RUST_LOG, …); `check-config` prints them \
-                  all with their effective values. See the README for what each means."
+    about = "The order service: places, keeps and answers for a marketplace's orders."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +41,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The exit code of an invalid configuration, as for a usage error.
 const INVALID_CONFIGURATION: u8 = 2;
 
+/// The command line, with `--help` ending in every variable from the configuration's
+/// definition; exits on `--help`, `--version` or a usage error.
+fn parse_command_line() -> Cli {
+    let matches = Cli::command()
+        .after_help(config::help(&Config::variables()))
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
 /// Serves until SIGTERM or SIGINT, either of which stops the service gracefully.
 async fn serve(config: &Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
@@ -66,17 +71,17 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = Cli::parse().command.unwrap_or(Command::Serve);
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    let command = parse_command_line().command.unwrap_or(Command::Serve);
+    let (config, variables) = match Config::read(|name| std::env::var(name).ok()) {
+        Ok(read) => read,
         Err(error) => {
             eprintln!("invalid configuration: {error}");
             return ExitCode::from(INVALID_CONFIGURATION);
         }
     };
     if let Command::CheckConfig = command {
-        for (variable, value) in config.describe() {
-            println!("{variable}={value}");
+        for variable in variables {
+            println!("{}={}", variable.name, variable.value);
         }
         return ExitCode::SUCCESS;
     }

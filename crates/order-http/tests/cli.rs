@@ -3,6 +3,7 @@
 
 mod process;
 
+use order_http::config::Config;
 use process::run;
 
 type TestResult = anyhow::Result<()>;
@@ -13,6 +14,7 @@ fn a_bad_configuration_is_refused_at_start_up_naming_the_variable() -> TestResul
         ("ORDERS_DATABASE_URL", "mysql://db/orders"),
         ("ORDERS_LISTEN_ADDR", "localhost"),
         ("ORDERS_UPSTREAM_MAX_ATTEMPTS", "0"),
+        ("ORDERS_MAX_CONNECTIONS", "0"),
     ] {
         for command in [&[][..], &["serve"], &["check-config"], &["migrate"]] {
             let output = run(command, &[(variable, value)])?;
@@ -48,20 +50,43 @@ fn check_config_prints_every_setting_with_passwords_masked() -> TestResult {
         "ORDERS_CUSTOMER_SERVICE_URL=(unset: the demo directory)",
         "ORDERS_UPSTREAM_MAX_ATTEMPTS=3",
         "ORDERS_CIRCUIT_OPEN_MS=2500",
+        "ORDERS_MAX_CONNECTIONS=10000",
+        "ORDERS_REQUEST_BODY_TIMEOUT_MS=10000",
     ] {
         assert!(
             stdout.lines().any(|l| l == line),
             "{line} missing in:\n{stdout}"
         );
     }
+    let printed: Vec<_> = stdout
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+        .collect();
+    let defined: Vec<_> = Config::variables().iter().map(|v| v.name).collect();
+    assert_eq!(printed, defined, "{stdout}");
     Ok(())
 }
 
 #[test]
-fn help_lists_the_commands_and_version_names_the_release() -> TestResult {
+fn help_lists_the_commands_and_every_variable_and_version_names_the_release() -> TestResult {
     let help = String::from_utf8(run(&["--help"], &[])?.stdout)?;
     for command in ["serve", "migrate", "check-config"] {
         assert!(help.contains(command), "{command} missing in:\n{help}");
+    }
+    for line in [
+        "ORDERS_LISTEN_ADDR=127.0.0.1:8080".to_owned(),
+        "ORDERS_CUSTOMER_SERVICE_URL=(unset: the demo directory)".to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        Config::variables()
+            .iter()
+            .map(|variable| format!("{}={}", variable.name, variable.default)),
+    ) {
+        assert!(
+            help.lines().any(|l| l.trim() == line),
+            "{line} missing in:\n{help}"
+        );
     }
     let version = String::from_utf8(run(&["--version"], &[])?.stdout)?;
     assert_eq!(

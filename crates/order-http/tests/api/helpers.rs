@@ -145,15 +145,13 @@ async fn start(
         customer_service_url: urls.0,
         inventory_service_url: urls.1,
         notification_service_url: options.notification_service_url,
+        nats_url: options.nats_url,
         upstream_policy: options.upstream,
-        log_format: None,
-        log_filter: "info".into(),
         shutdown_timeout: Duration::from_secs(1),
         release_retry_interval: Duration::from_millis(50),
         placement_policy: options.placement,
         effect_policy: options.effects,
-        event_retention: Duration::from_secs(168 * 3600),
-        nats_url: options.nats_url,
+        ..Config::default()
     };
     let app = Application::build(&config).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
