@@ -9,9 +9,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use diesel::prelude::*;
 use order_domain::{
-    Customer, CustomerDirectory, CustomerId, Inventory, Notifier, NotifyError, OrderId,
-    RecordedEvent, RequestId, Reservation, ReservationError, Shortage, UpstreamService,
-    UpstreamUnavailable,
+    Customer, CustomerDirectory, CustomerId, Inventory, Money, Notifier, NotifyError, OrderId,
+    PaymentCheck, PaymentRecord, PaymentStatus, Payments, Quote, QuoteRequest, RecordedEvent,
+    RefundError, RefundRequest, RequestId, Reservation, ReservationError, ShippingQuotes, Shortage,
+    UpstreamService, UpstreamUnavailable,
 };
 use serde::Deserialize;
 
@@ -25,9 +26,12 @@ use crate::persistence::schema::{demo_reservations, demo_stock};
 const SEED: &str = include_str!("../../../data/demo-directory.json");
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Seed {
     customers: Vec<CustomerBody>,
     products: Vec<ProductSeed>,
+    /// Destination country → flat rate; `*` for any other country.
+    shipping_rates: HashMap<String, i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,12 +40,20 @@ struct ProductSeed {
     stock: i64,
 }
 
-/// Demo customers (in memory) and a demo inventory (in the database).
+/// Demo customers and shipping rates (in memory), a demo inventory (in the database),
+/// and a payment service that vouches for every `pay_` reference.
 #[derive(Debug, Clone)]
 pub struct DemoDirectory {
     customers: HashMap<CustomerId, Customer>,
+    shipping_rates: HashMap<String, Money>,
     db: Database,
 }
+
+/// The country whose rate is any other country's.
+const ANY_OTHER_COUNTRY: &str = "*";
+
+/// The payment references the demo payment service knows: every one with this prefix.
+const DEMO_PAYMENT_PREFIX: &str = "pay_";
 
 impl DemoDirectory {
     /// Loads the demo customers and seeds the demo stock into `db` (once: stock that is
@@ -58,6 +70,16 @@ impl DemoDirectory {
             .map(|body| body.into_customer().map(|c| (c.id.clone(), c)))
             .collect::<anyhow::Result<_>>()
             .context("the demo directory file has an invalid customer")?;
+        let shipping_rates = seed
+            .shipping_rates
+            .into_iter()
+            .map(|(country, rate)| Ok((country, Money::from_minor_units(rate)?)))
+            .collect::<anyhow::Result<HashMap<_, _>>>()
+            .context("the demo directory file has an invalid shipping rate")?;
+        anyhow::ensure!(
+            shipping_rates.contains_key(ANY_OTHER_COUNTRY),
+            "the demo directory file has no shipping rate for {ANY_OTHER_COUNTRY:?} (any other country)"
+        );
         let products: Vec<_> = seed
             .products
             .into_iter()
@@ -76,7 +98,11 @@ impl DemoDirectory {
             Ok(())
         });
         seeded.context("cannot seed the demo inventory")?;
-        Ok(Self { customers, db })
+        Ok(Self {
+            customers,
+            shipping_rates,
+            db,
+        })
     }
 }
 
@@ -85,6 +111,67 @@ fn inventory_failed(error: impl std::fmt::Display) -> UpstreamUnavailable {
         service: UpstreamService::Inventory,
         reason: format!("demo inventory: {error}"),
         retry_after: None,
+    }
+}
+
+/// With no payment service configured, every reference that starts with `pay_` is a
+/// captured payment of whatever order it is checked against, and any other is unknown;
+/// refunds always succeed. So the walk-through works with no payment service at all.
+#[async_trait]
+impl Payments for DemoDirectory {
+    async fn find_payment(
+        &self,
+        check: &PaymentCheck,
+        _request_id: &RequestId,
+    ) -> Result<Option<PaymentRecord>, UpstreamUnavailable> {
+        Ok(check
+            .reference
+            .as_str()
+            .starts_with(DEMO_PAYMENT_PREFIX)
+            .then(|| PaymentRecord {
+                order_id: check.order_id.to_string(),
+                status: PaymentStatus::Captured,
+                amount: check.amount.minor_units(),
+                currency: check.currency.to_string(),
+            }))
+    }
+
+    async fn refund(
+        &self,
+        refund: &RefundRequest,
+        request_id: &RequestId,
+    ) -> Result<(), RefundError> {
+        tracing::info!(
+            refund_id = %refund.refund_id,
+            amount = refund.amount.minor_units(),
+            currency = %refund.currency,
+            request_id = %request_id,
+            "refund (demo directory: ORDERS_PAYMENT_SERVICE_URL is not set)"
+        );
+        Ok(())
+    }
+}
+
+/// With no shipping service configured, a quote is the flat rate of the destination
+/// country, from the demo directory's file, in the order's currency.
+#[async_trait]
+impl ShippingQuotes for DemoDirectory {
+    async fn quote(
+        &self,
+        request: &QuoteRequest,
+        _request_id: &RequestId,
+    ) -> Result<Quote, UpstreamUnavailable> {
+        let rate = self
+            .shipping_rates
+            .get(request.destination.country())
+            .or_else(|| self.shipping_rates.get(ANY_OTHER_COUNTRY))
+            .copied()
+            .unwrap_or(Money::ZERO);
+        Ok(Quote {
+            amount: rate,
+            currency: request.currency,
+            service_level: "standard".to_owned(),
+        })
     }
 }
 

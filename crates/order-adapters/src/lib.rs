@@ -11,7 +11,8 @@ pub mod testing;
 pub use broker::{NatsBroker, STREAM};
 pub use clients::{
     CallObserver, CallOutcome, CallPermit, CallPolicy, CircuitBreaker, CircuitSettings,
-    CircuitState, HttpCustomerDirectory, HttpInventory, HttpNotifier, UpstreamSettings,
+    CircuitState, HttpCustomerDirectory, HttpInventory, HttpNotifier, HttpPayments, HttpShipping,
+    UpstreamSettings,
 };
 pub use demo::DemoDirectory;
 pub use persistence::{

@@ -110,7 +110,7 @@ fn order(
         Currency::parse("EUR")?,
         lines,
         Charges {
-            shipping_cost: Money::from_minor_units(500)?,
+            shipping_cost: Some(Money::from_minor_units(500)?),
             tax_amount: Money::from_minor_units(300)?,
         },
         None,
@@ -119,8 +119,9 @@ fn order(
         OrderId::from_uuid(Uuid::now_v7()),
         new_order,
         address()?,
+        Money::from_minor_units(500)?,
         at,
-    ))
+    )?)
 }
 
 fn query() -> OrderQuery {

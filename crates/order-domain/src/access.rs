@@ -334,15 +334,14 @@ mod tests {
 
     use super::*;
     use crate::ports::PageSize;
-    use crate::test_support::{address, line, new_order};
+    use crate::test_support::{line, new_order, placed};
     use crate::values::OrderId;
 
     /// An order of `cust-1` (the test order's customer) at `store-1`.
     fn order() -> Order {
-        Order::place(
+        placed(
             OrderId::from_uuid(uuid::Uuid::nil()),
             new_order(vec![line("prod-1", 1, 100)], None),
-            address(),
             DateTime::UNIX_EPOCH,
         )
         .0

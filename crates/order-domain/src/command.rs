@@ -19,19 +19,23 @@ pub struct NewOrder {
     pub(crate) customer_id: CustomerId,
     pub(crate) currency: Currency,
     pub(crate) lines: OrderLines,
-    pub(crate) shipping_cost: Money,
+    /// `None`: quoted by the shipping service when the order is placed.
+    pub(crate) shipping_cost: Option<Money>,
     pub(crate) tax_amount: Money,
-    pub(crate) total_amount: Money,
+    /// The total the client expects, checked once the total is known.
+    pub(crate) claimed_total: Option<Money>,
     pub(crate) shipping_address: Option<Address>,
 }
 
 impl NewOrder {
-    /// Assembles a new order and computes its total.
+    /// Assembles a new order. With `charges.shipping_cost` known, its total is checked
+    /// at once; without, shipping is quoted when the order is placed.
     ///
     /// `shipping_address: None` means "ship to the address the customer service has".
     ///
     /// # Errors
-    /// [`TotalOverflow`] when the total exceeds [`Money::MAX_MINOR_UNITS`].
+    /// [`TotalOverflow`] when the total, as far as it is known, exceeds
+    /// [`Money::MAX_MINOR_UNITS`].
     pub fn new(
         store_id: StoreId,
         customer_id: CustomerId,
@@ -40,7 +44,10 @@ impl NewOrder {
         charges: Charges,
         shipping_address: Option<Address>,
     ) -> Result<Self, TotalOverflow> {
-        let total_amount = lines.total_with(charges)?;
+        lines.total_with(Money::ZERO, charges.tax_amount)?;
+        if let Some(shipping_cost) = charges.shipping_cost {
+            lines.total_with(shipping_cost, charges.tax_amount)?;
+        }
         Ok(Self {
             store_id,
             customer_id,
@@ -48,27 +55,73 @@ impl NewOrder {
             lines,
             shipping_cost: charges.shipping_cost,
             tax_amount: charges.tax_amount,
-            total_amount,
+            claimed_total: None,
             shipping_address,
         })
+    }
+
+    /// The same order, whose total the client claims is `total`: placing it fails
+    /// unless the total comes to that.
+    pub fn claiming_total(mut self, total: Money) -> Self {
+        self.claimed_total = Some(total);
+        self
     }
 
     /// The customer who orders.
     pub fn customer_id(&self) -> &CustomerId {
         &self.customer_id
     }
+    /// The order's currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
     /// The order's lines.
     pub fn lines(&self) -> &OrderLines {
         &self.lines
     }
-    /// `items_total + shipping_cost + tax_amount`.
-    pub fn total_amount(&self) -> Money {
-        self.total_amount
+    /// The shipping cost the client gave; `None`: to be quoted.
+    pub fn shipping_cost(&self) -> Option<Money> {
+        self.shipping_cost
     }
     /// The address the client asked to ship to, if any.
     pub fn shipping_address(&self) -> Option<&Address> {
         self.shipping_address.as_ref()
     }
+
+    /// The order's charges and total with `shipping_cost` (the client's, or a quote's).
+    ///
+    /// # Errors
+    /// [`TotalError`] when the total overflows, or is not the total the client claimed.
+    pub(crate) fn priced(&self, shipping_cost: Money) -> Result<(Charges, Money), TotalError> {
+        let total = self
+            .lines
+            .total_with(shipping_cost, self.tax_amount)
+            .map_err(|_| TotalError::Overflow)?;
+        if let Some(claimed) = self.claimed_total
+            && claimed != total
+        {
+            return Err(TotalError::NotAsClaimed { computed: total });
+        }
+        let charges = Charges {
+            shipping_cost: Some(shipping_cost),
+            tax_amount: self.tax_amount,
+        };
+        Ok((charges, total))
+    }
+}
+
+/// Why an order's total is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TotalError {
+    /// `itemsTotal + shippingCost + taxAmount` exceeds the largest amount.
+    #[error("itemsTotal + shippingCost + taxAmount exceeds the largest amount")]
+    Overflow,
+    /// The total is not the one the client claimed.
+    #[error("the total is {computed}, not the total claimed")]
+    NotAsClaimed {
+        /// The total as computed.
+        computed: Money,
+    },
 }
 
 /// A business action on an existing order, with what it needs.

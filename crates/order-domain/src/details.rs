@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::values::{CancellationReason, Carrier, PaymentReference, TrackingNumber};
+use crate::values::{CancellationReason, Carrier, Money, PaymentReference, TrackingNumber};
 
 /// How an order is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,4 +79,47 @@ pub struct Cancellation {
     pub reason: CancellationReason,
     /// When.
     pub canceled_at: DateTime<Utc>,
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundStatus {
+    /// Recorded with the cancellation; the payment service has not confirmed it yet.
+    Pending,
+    /// The payment service refunded the payment.
+    Completed,
+    /// The payment service refused it for good: for an operator to settle.
+    Failed,
+}
+
+impl RefundStatus {
+    /// Every status.
+    pub const ALL: [RefundStatus; 3] = [Self::Pending, Self::Completed, Self::Failed];
+
+    /// The status's name in the API and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses a status's name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+/// The payment of a canceled order going back to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    /// Where it stands.
+    pub status: RefundStatus,
+    /// How much: the order's total.
+    pub amount: Money,
+    /// When the cancellation asked for it.
+    pub requested_at: DateTime<Utc>,
+    /// When the payment service confirmed it.
+    pub completed_at: Option<DateTime<Utc>>,
 }

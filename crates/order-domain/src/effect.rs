@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::event::RecordedEvent;
-use crate::values::{OrderId, RequestId};
+use crate::values::{Currency, Money, OrderId, PaymentReference, RequestId};
 
 /// Something to do outside the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,18 @@ pub enum Effect {
         /// [`crate::PlacementPolicy::abandon_after`] later: a request the inventory has
         /// not carried out by then counts as lost, as its placement does.
         may_land_late: bool,
+    },
+    /// Pay a canceled order's confirmed payment back, then record on the order that it
+    /// was.
+    Refund {
+        /// The order (and the refund's id).
+        order_id: OrderId,
+        /// The payment to pay back.
+        payment_reference: PaymentReference,
+        /// How much.
+        amount: Money,
+        /// In which currency.
+        currency: Currency,
     },
     /// Tell the notification service of a customer-facing event, once its first try
     /// failed for a reason that may pass.
@@ -40,6 +52,7 @@ impl Effect {
             Self::ReleaseReservation { reservation_id, .. } => {
                 EffectId(format!("release:{reservation_id}"))
             }
+            Self::Refund { order_id, .. } => EffectId(format!("refund:{order_id}")),
             Self::Notify { event } => EffectId(format!("notify:{}", event.id)),
         }
     }
@@ -48,6 +61,7 @@ impl Effect {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ReleaseReservation { .. } => "release_reservation",
+            Self::Refund { .. } => "refund",
             Self::Notify { .. } => "notify",
         }
     }

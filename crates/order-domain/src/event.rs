@@ -78,11 +78,18 @@ pub enum OrderEvent {
     },
     /// The order was soft-deleted.
     OrderDeleted {},
+    /// The payment of the canceled order was refunded (a change the service makes by
+    /// itself).
+    #[serde(rename_all = "camelCase")]
+    RefundCompleted {
+        /// How much went back.
+        amount: Money,
+    },
 }
 
 impl OrderEvent {
     /// Every event's name, in the order of an order's life.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "order_placed",
         "payment_info_updated",
         "payment_confirmed",
@@ -91,6 +98,7 @@ impl OrderEvent {
         "delivery_confirmed",
         "order_canceled",
         "order_deleted",
+        "refund_completed",
     ];
 
     /// Whether the customer is told of events of this name: a placement, a payment
@@ -117,6 +125,7 @@ impl OrderEvent {
             Self::DeliveryConfirmed { .. } => "delivery_confirmed",
             Self::OrderCanceled { .. } => "order_canceled",
             Self::OrderDeleted {} => "order_deleted",
+            Self::RefundCompleted { .. } => "refund_completed",
         }
     }
 }
@@ -267,6 +276,12 @@ mod tests {
                 (
                     OrderEvent::OrderDeleted {},
                     json!({"event": "order_deleted", "data": {}}),
+                ),
+                (
+                    OrderEvent::RefundCompleted {
+                        amount: Money::from_minor_units(3800)?,
+                    },
+                    json!({"event": "refund_completed", "data": {"amount": 3800}}),
                 ),
             ])
         })();

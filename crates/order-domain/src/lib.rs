@@ -17,8 +17,10 @@ mod values;
 
 pub use access::{Actor, Caller, Denied, Principal, Scope, Subject};
 pub use address::{Address, AddressError, AddressField, InvalidAddress, UncheckedAddress};
-pub use command::{NewOrder, OrderCommand};
-pub use details::{Cancellation, Payment, PaymentDetails, PaymentMethod, Shipment};
+pub use command::{NewOrder, OrderCommand, TotalError};
+pub use details::{
+    Cancellation, Payment, PaymentDetails, PaymentMethod, Refund, RefundStatus, Shipment,
+};
 pub use effect::{Effect, EffectId, EffectPolicy, PendingEffect};
 pub use event::{EventId, HistoryEntry, OrderChanged, OrderEvent, RecordedEvent};
 pub use lifecycle::{Action, InvalidTransition, OrderStatus, allowed_actions, transition};
@@ -27,8 +29,8 @@ pub use order::{CommandError, Order, OrderRecord, SideEffects};
 pub use ports::*;
 pub use service::{
     BROKER_RELAY, ChangeOrderError, FeedPageSize, IdempotentRequest, NOTIFICATION_RELAY,
-    OrderService, PlaceOrderError, Placement, PlacementPolicy, Policies, Ports, ReadFeedError,
-    ReadOrderError, RelayError, RelayPolicy, RelayRound,
+    OrderService, PaymentMismatch, PlaceOrderError, Placement, PlacementPolicy, Policies, Ports,
+    ReadFeedError, ReadOrderError, RelayError, RelayPolicy, RelayRound,
 };
 pub use values::{
     BoundedText, CancellationReason, Carrier, Currency, CustomerId, IdempotencyKey, InvalidValue,

@@ -122,14 +122,19 @@ impl OrderLines {
         self.items_total
     }
 
-    /// What the order costs with `charges` on top of these lines.
+    /// What the order costs with `shipping_cost` and `tax_amount` on top of these
+    /// lines.
     ///
     /// # Errors
     /// [`TotalOverflow`] when the total exceeds [`Money::MAX_MINOR_UNITS`].
-    pub fn total_with(&self, charges: Charges) -> Result<Money, TotalOverflow> {
+    pub fn total_with(
+        &self,
+        shipping_cost: Money,
+        tax_amount: Money,
+    ) -> Result<Money, TotalOverflow> {
         self.items_total
-            .checked_add(charges.shipping_cost)
-            .and_then(|sum| sum.checked_add(charges.tax_amount))
+            .checked_add(shipping_cost)
+            .and_then(|sum| sum.checked_add(tax_amount))
             .ok_or(TotalOverflow)
     }
 }
@@ -142,8 +147,8 @@ pub struct TotalOverflow;
 /// What an order costs on top of its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Charges {
-    /// Shipping.
-    pub shipping_cost: Money,
+    /// Shipping; `None`: to be quoted by the shipping service.
+    pub shipping_cost: Option<Money>,
     /// Tax.
     pub tax_amount: Money,
 }
@@ -158,7 +163,15 @@ mod tests {
         let order = new_order(vec![line("prod-1", 1, 1000), line("prod-2", 2, 1000)], None);
         assert_eq!(order.lines().items_total().minor_units(), 3000);
         assert_eq!(order.lines().items()[1].line_total().minor_units(), 2000);
-        assert_eq!(order.total_amount().minor_units(), 3800);
+        let shipping = Money::from_minor_units(500).unwrap_or_default();
+        let tax = Money::from_minor_units(300).unwrap_or_default();
+        assert_eq!(
+            order
+                .lines()
+                .total_with(shipping, tax)
+                .map(Money::minor_units),
+            Ok(3800)
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::address::Address;
-use crate::command::{NewOrder, OrderCommand};
-use crate::details::{Cancellation, Payment, Shipment};
+use crate::command::{NewOrder, OrderCommand, TotalError};
+use crate::details::{Cancellation, Payment, Refund, RefundStatus, Shipment};
 use crate::event::{HistoryEntry, OrderEvent};
 use crate::lifecycle::{Action, InvalidTransition, OrderStatus, allowed_actions, transition};
 use crate::lines::OrderLines;
@@ -38,6 +38,8 @@ pub enum CommandError {
 pub struct SideEffects {
     /// The order's stock reservation must be given back.
     pub release_reservation: bool,
+    /// The order's payment must be refunded (see [`Order::refund`]).
+    pub refund_payment: bool,
 }
 
 /// An order as stored: every field, for repositories to rebuild an [`Order`] from.
@@ -60,6 +62,7 @@ pub struct OrderRecord {
     pub payment: Option<Payment>,
     pub shipment: Option<Shipment>,
     pub cancellation: Option<Cancellation>,
+    pub refund: Option<Refund>,
     pub version: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -71,16 +74,23 @@ pub struct OrderRecord {
 pub struct Order(OrderRecord);
 
 impl Order {
-    /// A freshly placed order (status `pending`, version 1) and its first history entry.
+    /// A freshly placed order (status `pending`, version 1) and its first history
+    /// entry, shipped to `shipping_address` for `shipping_cost` (the client's, or the
+    /// shipping service's quote).
+    ///
+    /// # Errors
+    /// [`TotalError`] when the total overflows, or is not the total the client claimed.
     pub fn place(
         id: OrderId,
         new_order: NewOrder,
         shipping_address: Address,
+        shipping_cost: Money,
         now: DateTime<Utc>,
-    ) -> (Order, HistoryEntry) {
+    ) -> Result<(Order, HistoryEntry), TotalError> {
+        let (charges, total_amount) = new_order.priced(shipping_cost)?;
         let placed = HistoryEntry {
             event: OrderEvent::OrderPlaced {
-                total_amount: new_order.total_amount,
+                total_amount,
                 currency: new_order.currency,
                 item_count: new_order.lines.items().len(),
             },
@@ -97,19 +107,20 @@ impl Order {
             status: OrderStatus::Pending,
             currency: new_order.currency,
             lines: new_order.lines,
-            shipping_cost: new_order.shipping_cost,
-            tax_amount: new_order.tax_amount,
-            total_amount: new_order.total_amount,
+            shipping_cost,
+            tax_amount: charges.tax_amount,
+            total_amount,
             shipping_address,
             payment: None,
             shipment: None,
             cancellation: None,
+            refund: None,
             version: 1,
             created_at: now,
             updated_at: now,
             deleted_at: None,
         });
-        (order, placed)
+        Ok((order, placed))
     }
 
     /// Rebuilds an order that a repository stored.
@@ -174,6 +185,10 @@ impl Order {
     pub fn cancellation(&self) -> Option<&Cancellation> {
         self.0.cancellation.as_ref()
     }
+    /// The refund of a paid order that was canceled, once there is one.
+    pub fn refund(&self) -> Option<&Refund> {
+        self.0.refund.as_ref()
+    }
     /// Starts at 1 and grows by exactly 1 with every change.
     pub fn version(&self) -> u32 {
         self.0.version
@@ -208,6 +223,7 @@ impl Order {
         let to = transition(from, command.action())?;
         let mut effects = SideEffects {
             release_reservation: false,
+            refund_payment: false,
         };
         let record = &mut self.0;
         let event = match command {
@@ -282,6 +298,20 @@ impl Order {
                     canceled_at: now,
                 });
                 effects.release_reservation = true;
+                // A confirmed payment goes back to the customer.
+                if record
+                    .payment
+                    .as_ref()
+                    .is_some_and(|p| p.confirmed_at.is_some())
+                {
+                    record.refund = Some(Refund {
+                        status: RefundStatus::Pending,
+                        amount: record.total_amount,
+                        requested_at: now,
+                        completed_at: None,
+                    });
+                    effects.refund_payment = true;
+                }
                 OrderEvent::OrderCanceled { reason }
             }
             OrderCommand::Delete => {
@@ -305,6 +335,32 @@ impl Order {
         Ok((entry, effects))
     }
 
+    /// Records that the payment service refunded the order's payment: a change the
+    /// service makes by itself, whatever the order's status (a deleted order included:
+    /// the money went back all the same), which bumps the version and appends
+    /// `refund_completed` to the history. `None`, and nothing changes, when the refund
+    /// is not pending (completed already: recording it twice is recording it once).
+    pub fn complete_refund(&mut self, now: DateTime<Utc>) -> Option<HistoryEntry> {
+        let record = &mut self.0;
+        let refund = record
+            .refund
+            .as_mut()
+            .filter(|refund| refund.status == RefundStatus::Pending)?;
+        refund.status = RefundStatus::Completed;
+        refund.completed_at = Some(now);
+        let amount = refund.amount;
+        record.version += 1;
+        record.updated_at = now;
+        Some(HistoryEntry {
+            event: OrderEvent::RefundCompleted { amount },
+            from_status: Some(record.status),
+            to_status: record.status,
+            at: now,
+            version: record.version,
+            actor: None,
+        })
+    }
+
     /// What the order's status allows next, in [`Action::ALL`] order.
     pub fn allowed_actions(&self) -> Vec<Action> {
         allowed_actions(self.0.status)
@@ -315,15 +371,14 @@ impl Order {
 mod tests {
     use super::*;
     use crate::details::{PaymentDetails, PaymentMethod};
-    use crate::test_support::{address, line, new_order};
+    use crate::test_support::{address, line, new_order, placed};
     use crate::values::PaymentReference;
 
     #[test]
     fn a_placed_order_is_pending_at_version_one_with_its_first_history_entry() {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let id = OrderId::from_uuid(uuid::Uuid::nil());
-        let (order, placed) =
-            Order::place(id, new_order(vec![line("p", 1, 5)], None), address(), now);
+        let (order, placed) = placed(id, new_order(vec![line("p", 1, 5)], None), now);
         assert_eq!(order.status(), OrderStatus::Pending);
         assert_eq!(order.version(), 1);
         assert_eq!(placed.version, 1);
@@ -344,13 +399,7 @@ mod tests {
 
     fn placed_at(now: DateTime<Utc>) -> Order {
         let id = OrderId::from_uuid(uuid::Uuid::nil());
-        Order::place(
-            id,
-            new_order(vec![line("p", 2, 1000)], None),
-            address(),
-            now,
-        )
-        .0
+        placed(id, new_order(vec![line("p", 2, 1000)], None), now).0
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {

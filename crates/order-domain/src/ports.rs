@@ -17,8 +17,8 @@ use crate::event::{EventId, HistoryEntry, OrderChanged, RecordedEvent};
 use crate::lifecycle::OrderStatus;
 use crate::order::Order;
 use crate::values::{
-    CustomerId, IdempotencyKey, OrderId, ProductId, Quantity, RequestFingerprint, RequestId,
-    StoreId,
+    Currency, CustomerId, IdempotencyKey, Money, OrderId, PaymentReference, ProductId, Quantity,
+    RequestFingerprint, RequestId, StoreId,
 };
 
 /// The services this one depends on.
@@ -30,6 +30,10 @@ pub enum UpstreamService {
     Inventory,
     /// Tells customers what happened to their orders.
     Notification,
+    /// Processes payments and refunds.
+    Payment,
+    /// Quotes shipping.
+    Shipping,
 }
 
 impl UpstreamService {
@@ -39,6 +43,8 @@ impl UpstreamService {
             Self::Customer => "customer",
             Self::Inventory => "inventory",
             Self::Notification => "notification",
+            Self::Payment => "payment",
+            Self::Shipping => "shipping",
         }
     }
 }
@@ -158,6 +164,149 @@ pub trait Inventory: Send + Sync + 'static {
         reservation_id: OrderId,
         request_id: &RequestId,
     ) -> Result<(), UpstreamUnavailable>;
+}
+
+/// Where a payment stands, as the payment service knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    /// The money was taken: the only status that pays for an order.
+    Captured,
+    /// Authorized, not yet taken.
+    Authorized,
+    /// It did not go through.
+    Failed,
+    /// It was paid back.
+    Refunded,
+}
+
+impl PaymentStatus {
+    /// The status's name in the payment service's contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Captured => "captured",
+            Self::Authorized => "authorized",
+            Self::Failed => "failed",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+/// A payment as the payment service describes it. Its fields are the service's word,
+/// taken as they come: checking them against the order is the domain's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    /// The order the payment is for, as the payment service names it.
+    pub order_id: String,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// How much, in minor units.
+    pub amount: i64,
+    /// In which currency.
+    pub currency: String,
+}
+
+/// What a payment is checked against: a payment service needs only the reference; the
+/// demo directory makes up a payment that matches the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentCheck {
+    /// The payment's reference at the payment service.
+    pub reference: PaymentReference,
+    /// The order it must pay for.
+    pub order_id: OrderId,
+    /// The order's total.
+    pub amount: Money,
+    /// The order's currency.
+    pub currency: Currency,
+}
+
+/// A refund to ask for: its id (the order's, so that asking twice is one refund), the
+/// payment it pays back, and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// The refund's id: the order's.
+    pub refund_id: OrderId,
+    /// The payment to pay back.
+    pub payment_reference: PaymentReference,
+    /// How much.
+    pub amount: Money,
+    /// In which currency.
+    pub currency: Currency,
+}
+
+/// Why a refund was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundError {
+    /// The payment service refused it for good (a 4xx other than 409): an operator
+    /// must settle it.
+    #[error("the refund was refused: {0}")]
+    Refused(String),
+    /// No answer could be had; asking again later may work.
+    #[error(transparent)]
+    Unavailable(#[from] UpstreamUnavailable),
+}
+
+/// The payment service: it vouches for payments and pays them back.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Payments: Send + Sync + 'static {
+    /// The payment `check.reference`, or `None` when the payment service does not know
+    /// it.
+    ///
+    /// # Errors
+    /// [`UpstreamUnavailable`] when no answer could be had.
+    async fn find_payment(
+        &self,
+        check: &PaymentCheck,
+        request_id: &RequestId,
+    ) -> Result<Option<PaymentRecord>, UpstreamUnavailable>;
+
+    /// Pays a payment back. A refund of an id refunded before is done already, not a
+    /// second refund.
+    ///
+    /// # Errors
+    /// See [`RefundError`].
+    async fn refund(
+        &self,
+        refund: &RefundRequest,
+        request_id: &RequestId,
+    ) -> Result<(), RefundError>;
+}
+
+/// What shipping an order is quoted for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteRequest {
+    /// Where it goes.
+    pub destination: Address,
+    /// What goes.
+    pub items: Vec<ReservationLine>,
+    /// The currency the order is in, and the quote must be in.
+    pub currency: Currency,
+}
+
+/// What shipping costs, as the shipping service quotes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    /// How much.
+    pub amount: Money,
+    /// In which currency.
+    pub currency: Currency,
+    /// The service it is a price of (`standard`, …).
+    pub service_level: String,
+}
+
+/// The shipping service, which prices shipping.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ShippingQuotes: Send + Sync + 'static {
+    /// What shipping `request` costs.
+    ///
+    /// # Errors
+    /// [`UpstreamUnavailable`] when no usable quote could be had.
+    async fn quote(
+        &self,
+        request: &QuoteRequest,
+        request_id: &RequestId,
+    ) -> Result<Quote, UpstreamUnavailable>;
 }
 
 /// The database failed. Adapters translate their own errors into one of these.
@@ -469,6 +618,15 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// # Errors
     /// [`RepositoryError`] when the database fails; then nothing was stored.
     async fn save_change(&self, change: &OrderChange) -> Result<SaveOutcome, RepositoryError>;
+
+    /// Records that the payment service refused the order's pending refund for good
+    /// (its status becomes failed), without a change of the order's version: it is the
+    /// payment service's word, for an operator to settle, not a change a client made.
+    /// A refund not pending is left as it is.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn mark_refund_failed(&self, id: OrderId) -> Result<(), RepositoryError>;
 
     /// The order's history, oldest first; empty when the order does not exist.
     ///

@@ -1,9 +1,15 @@
 //! Values the unit tests of this crate build orders from.
 
+use chrono::{DateTime, Utc};
+
 use crate::address::{Address, UncheckedAddress};
 use crate::command::NewOrder;
+use crate::event::HistoryEntry;
 use crate::lines::{Charges, OrderLines};
-use crate::values::{Currency, CustomerId, InvalidValue, Money, ProductId, Quantity, StoreId};
+use crate::order::Order;
+use crate::values::{
+    Currency, CustomerId, InvalidValue, Money, OrderId, ProductId, Quantity, StoreId,
+};
 
 pub(crate) fn line(product: &str, quantity: i64, unit_price: i64) -> (ProductId, Quantity, Money) {
     let parsed: Result<_, InvalidValue> = (|| {
@@ -38,7 +44,7 @@ pub(crate) fn new_order(
             Currency::USD,
             OrderLines::new(lines).map_err(|e| format!("{e:?}"))?,
             Charges {
-                shipping_cost: Money::from_minor_units(500).map_err(|e| e.to_string())?,
+                shipping_cost: Some(Money::from_minor_units(500).map_err(|e| e.to_string())?),
                 tax_amount: Money::from_minor_units(300).map_err(|e| e.to_string())?,
             },
             shipping_address,
@@ -46,4 +52,16 @@ pub(crate) fn new_order(
         .map_err(|e| e.to_string())
     })();
     parsed.unwrap_or_else(|e| panic!("bad test order: {e}"))
+}
+
+/// `new_order` placed as `id` at `now`, to the test address, with the shipping cost it
+/// names (500).
+pub(crate) fn placed(
+    id: OrderId,
+    new_order: NewOrder,
+    now: DateTime<Utc>,
+) -> (Order, HistoryEntry) {
+    let shipping = new_order.shipping_cost().unwrap_or_default();
+    Order::place(id, new_order, address(), shipping, now)
+        .unwrap_or_else(|e| panic!("bad test placement: {e}"))
 }

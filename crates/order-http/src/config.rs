@@ -43,6 +43,10 @@ pub struct Config {
     /// Notification service base URL; `None`: the demo directory writes notifications
     /// to the log.
     pub notification_service_url: Option<String>,
+    /// Payment service base URL; `None`: the demo directory.
+    pub payment_service_url: Option<String>,
+    /// Shipping service base URL; `None`: the demo directory.
+    pub shipping_service_url: Option<String>,
     /// Timeouts, retries and circuits of calls to the upstream services.
     pub upstream_policy: CallPolicy,
     /// How log lines are written; `None`: JSON, or text when standard output is a
@@ -127,8 +131,20 @@ impl Config {
             ),
             notification_service_url: env.read(
                 "ORDERS_NOTIFICATION_SERVICE_URL",
-                "notification service base URL",
-                HTTP_URL.unset_means("the demo directory, which writes notifications to the log"),
+                "notification service base URL (the demo directory writes notifications to the \
+                 log)",
+                HTTP_URL.unset_means("the demo directory"),
+            ),
+            payment_service_url: env.read(
+                "ORDERS_PAYMENT_SERVICE_URL",
+                "payment service base URL (the demo directory takes every `pay_…` reference for \
+                 a captured payment)",
+                HTTP_URL.unset_means("the demo directory"),
+            ),
+            shipping_service_url: env.read(
+                "ORDERS_SHIPPING_SERVICE_URL",
+                "shipping service base URL (the demo directory quotes a flat rate per country)",
+                HTTP_URL.unset_means("the demo directory"),
             ),
             upstream_policy: CallPolicy {
                 attempt_timeout: env.read(
@@ -330,6 +346,8 @@ mod tests {
             ("ORDERS_ABANDON_AFTER_MS", "90000"),
             ("ORDERS_EVENT_RETENTION_HOURS", "24"),
             ("ORDERS_NOTIFICATION_SERVICE_URL", "http://notifications"),
+            ("ORDERS_PAYMENT_SERVICE_URL", "http://payments"),
+            ("ORDERS_SHIPPING_SERVICE_URL", "https://shipping"),
             ("ORDERS_NATS_URL", "nats://broker:4222"),
         ])?;
         let millis = Duration::from_millis;
@@ -356,6 +374,14 @@ mod tests {
             Some("http://notifications")
         );
         assert_eq!(config.nats_url.as_deref(), Some("nats://broker:4222"));
+        assert_eq!(
+            config.payment_service_url.as_deref(),
+            Some("http://payments")
+        );
+        assert_eq!(
+            config.shipping_service_url.as_deref(),
+            Some("https://shipping")
+        );
         let expected = CallPolicy {
             attempt_timeout: millis(200),
             max_attempts: 5,
@@ -422,6 +448,8 @@ mod tests {
             ("ORDERS_ABANDON_AFTER_MS", "0"),
             ("ORDERS_EVENT_RETENTION_HOURS", "87601"),
             ("ORDERS_NOTIFICATION_SERVICE_URL", "notifications"),
+            ("ORDERS_PAYMENT_SERVICE_URL", "payments:443"),
+            ("ORDERS_SHIPPING_SERVICE_URL", "ship"),
             ("ORDERS_NATS_URL", "http://127.0.0.1:4222"),
         ];
         for (variable, value) in cases {

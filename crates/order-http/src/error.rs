@@ -262,6 +262,18 @@ impl ApiError {
         error
     }
 
+    /// 422 `payment_not_verified`, naming what differs between the payment and the
+    /// order.
+    pub fn payment_not_verified(errors: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment_not_verified",
+            "Payment not verified",
+            "The payment service does not vouch for this payment; see errors.",
+        )
+        .with_errors(errors)
+    }
+
     /// 422 `idempotency_key_reused`.
     pub fn idempotency_key_reused() -> Self {
         Self::new(

@@ -11,11 +11,12 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use order_adapters::{
     CircuitBreaker, Database, DemoDirectory, HttpCustomerDirectory, HttpInventory, HttpNotifier,
-    NatsBroker, OrderStore, SystemClock, UpstreamSettings, UuidV7Ids, masked_url,
+    HttpPayments, HttpShipping, NatsBroker, OrderStore, SystemClock, UpstreamSettings, UuidV7Ids,
+    masked_url,
 };
 use order_domain::{
-    CustomerDirectory, Inventory, Notifier, OrderService, Policies, Ports, RelayError, RelayPolicy,
-    RelayRound, UpstreamService,
+    CustomerDirectory, Inventory, Notifier, OrderService, Payments, Policies, Ports, RelayError,
+    RelayPolicy, RelayRound, ShippingQuotes, UpstreamService,
 };
 use tokio::task::JoinHandle;
 
@@ -295,6 +296,30 @@ async fn order_service(
             |demo| demo,
         )
         .await?;
+    let payments = wiring
+        .port::<dyn Payments>(
+            &config.payment_service_url,
+            UpstreamService::Payment,
+            "ORDERS_PAYMENT_SERVICE_URL",
+            |settings| {
+                let client = HttpPayments::new(settings)?;
+                Ok((client.circuit(), Arc::new(client)))
+            },
+            |demo| demo,
+        )
+        .await?;
+    let shipping = wiring
+        .port::<dyn ShippingQuotes>(
+            &config.shipping_service_url,
+            UpstreamService::Shipping,
+            "ORDERS_SHIPPING_SERVICE_URL",
+            |settings| {
+                let client = HttpShipping::new(settings)?;
+                Ok((client.circuit(), Arc::new(client)))
+            },
+            |demo| demo,
+        )
+        .await?;
     let notifier = wiring
         .port::<dyn Notifier>(
             &config.notification_service_url,
@@ -313,6 +338,8 @@ async fn order_service(
             idempotency: store.clone(),
             customers,
             inventory,
+            payments,
+            shipping,
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
             effects: store.clone(),

@@ -12,6 +12,8 @@ mod circuit;
 mod customer;
 mod inventory;
 pub(crate) mod notification;
+mod payment;
+mod shipping;
 
 use std::fmt;
 use std::future::Future;
@@ -29,6 +31,8 @@ pub(crate) use customer::CustomerBody;
 pub use customer::HttpCustomerDirectory;
 pub use inventory::HttpInventory;
 pub use notification::HttpNotifier;
+pub use payment::HttpPayments;
+pub use shipping::HttpShipping;
 
 /// How calls to an upstream service are kept in bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +151,22 @@ impl Upstream {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// The URL of `path` followed by `segment`, which is escaped (dots too, so that `..`
+    /// cannot climb): a reference with a `/` or a `?` in it names one resource, not
+    /// another path.
+    fn url_with_segment(&self, path: &str, segment: &str) -> String {
+        let escaped: String = segment
+            .bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => {
+                    char::from(byte).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        format!("{}{path}{escaped}", self.base_url)
     }
 
     /// Sends `request` with the caller's request id, retrying as the policy says, and

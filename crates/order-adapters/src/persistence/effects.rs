@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use order_domain::{
-    DueEffect, Effect, EffectId, EffectOutbox, EventId, OrderEvent, OrderId, PendingEffect,
-    RecordedEvent, RepositoryError, RequestId,
+    Currency, DueEffect, Effect, EffectId, EffectOutbox, EventId, Money, OrderEvent, OrderId,
+    PaymentReference, PendingEffect, RecordedEvent, RepositoryError, RequestId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,16 @@ struct ReleasePayload {
     may_land_late: bool,
 }
 
+/// The stored payload of a refund.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundPayload {
+    order_id: String,
+    payment_reference: String,
+    amount: i64,
+    currency: String,
+}
+
 /// The stored payload of a notification to try again: the event it is made from.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +78,17 @@ pub(crate) fn effect_row(due: &DueEffect) -> anyhow::Result<NewEffectRow> {
         } => serde_json::to_string(&ReleasePayload {
             reservation_id: reservation_id.to_string(),
             may_land_late: *may_land_late,
+        })?,
+        Effect::Refund {
+            order_id,
+            payment_reference,
+            amount,
+            currency,
+        } => serde_json::to_string(&RefundPayload {
+            order_id: order_id.to_string(),
+            payment_reference: payment_reference.as_str().to_owned(),
+            amount: amount.minor_units(),
+            currency: currency.to_string(),
         })?,
         Effect::Notify { event } => serde_json::to_string(&NotifyPayload {
             event_id: event.id.to_string(),
@@ -96,6 +117,15 @@ fn pending_from_row(row: EffectRow) -> anyhow::Result<PendingEffect> {
             Effect::ReleaseReservation {
                 reservation_id: OrderId::parse(&payload.reservation_id)?,
                 may_land_late: payload.may_land_late,
+            }
+        }
+        "refund" => {
+            let payload: RefundPayload = serde_json::from_str(&row.payload)?;
+            Effect::Refund {
+                order_id: OrderId::parse(&payload.order_id)?,
+                payment_reference: PaymentReference::parse(payload.payment_reference)?,
+                amount: Money::from_minor_units(payload.amount)?,
+                currency: Currency::parse(&payload.currency)?,
             }
         }
         "notify" => {

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use order_domain::{
     ClaimOutcome, DueEffect, EffectId, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
     IdempotencyStore, InsertOutcome, Order, OrderChange, OrderId, OrderPage, OrderQuery,
-    OrderRepository, PagePosition, PlacedOrder, RepositoryError, SaveOutcome, StoredResponse,
-    Subject,
+    OrderRepository, PagePosition, PlacedOrder, RefundStatus, RepositoryError, SaveOutcome,
+    StoredResponse, Subject,
 };
 
 use super::clock::DatabaseNow;
@@ -351,6 +351,19 @@ impl OrderRepository for OrderStore {
                 id: last.id(),
             });
             Ok(OrderPage { orders, next })
+        })
+    }
+
+    async fn mark_refund_failed(&self, id: OrderId) -> Result<(), RepositoryError> {
+        on_database!(self.db, write, |conn| {
+            diesel::update(
+                orders::table
+                    .find(id.to_string())
+                    .filter(orders::refund_status.eq(RefundStatus::Pending.as_str())),
+            )
+            .set(orders::refund_status.eq(RefundStatus::Failed.as_str()))
+            .execute(conn)?;
+            Ok(())
         })
     }
 

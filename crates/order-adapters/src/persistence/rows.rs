@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use order_domain::{
     Actor, Address, Cancellation, CancellationReason, Carrier, Currency, CustomerId, HistoryEntry,
     Money, Order, OrderEvent, OrderId, OrderLines, OrderRecord, OrderStatus, Payment,
-    PaymentDetails, PaymentMethod, PaymentReference, ProductId, Quantity, Scope, Shipment, StoreId,
-    Subject, TrackingNumber, UncheckedAddress,
+    PaymentDetails, PaymentMethod, PaymentReference, ProductId, Quantity, Refund, RefundStatus,
+    Scope, Shipment, StoreId, Subject, TrackingNumber, UncheckedAddress,
 };
 use serde_json::json;
 
@@ -43,6 +43,8 @@ pub(crate) struct OrderRow {
     pub delivered_at: Option<NaiveDateTime>,
     pub cancel_reason: Option<String>,
     pub canceled_at: Option<NaiveDateTime>,
+    pub refund_status: Option<String>,
+    pub refund_completed_at: Option<NaiveDateTime>,
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -133,6 +135,12 @@ pub(crate) fn order_rows(order: &Order) -> (OrderRow, Vec<ItemRow>) {
             .as_ref()
             .map(|c| c.reason.as_str().to_owned()),
         canceled_at: record.cancellation.as_ref().map(|c| naive(c.canceled_at)),
+        refund_status: record.refund.as_ref().map(|r| r.status.as_str().to_owned()),
+        refund_completed_at: record
+            .refund
+            .as_ref()
+            .and_then(|r| r.completed_at)
+            .map(naive),
         version: i64::from(record.version),
         created_at: naive(record.created_at),
         updated_at: naive(record.updated_at),
@@ -206,6 +214,19 @@ pub(crate) fn order_from_rows(row: OrderRow, items: Vec<ItemRow>) -> anyhow::Res
         }),
         _ => None,
     };
+    // A refund is of the order's total, asked for when the order was canceled.
+    let total_amount = Money::from_minor_units(row.total_amount)?;
+    let refund = match (row.refund_status, &cancellation) {
+        (Some(status), Some(cancellation)) => Some(Refund {
+            status: RefundStatus::parse(&status)
+                .ok_or_else(|| anyhow!("refund status {status}"))?,
+            amount: total_amount,
+            requested_at: cancellation.canceled_at,
+            completed_at: row.refund_completed_at.map(utc),
+        }),
+        (Some(_), None) => anyhow::bail!("order {} has a refund but no cancellation", row.id),
+        (None, _) => None,
+    };
     let record = OrderRecord {
         id: OrderId::parse(&row.id)?,
         store_id: StoreId::parse(row.store_id)?,
@@ -215,11 +236,12 @@ pub(crate) fn order_from_rows(row: OrderRow, items: Vec<ItemRow>) -> anyhow::Res
         lines,
         shipping_cost: Money::from_minor_units(row.shipping_cost)?,
         tax_amount: Money::from_minor_units(row.tax_amount)?,
-        total_amount: Money::from_minor_units(row.total_amount)?,
+        total_amount,
         shipping_address,
         payment,
         shipment,
         cancellation,
+        refund,
         version: u32::try_from(row.version)?,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),

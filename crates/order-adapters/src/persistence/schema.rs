@@ -29,6 +29,8 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         cancel_reason -> Nullable<Text>,
         canceled_at -> Nullable<Timestamp>,
+        refund_status -> Nullable<Text>,
+        refund_completed_at -> Nullable<Timestamp>,
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,

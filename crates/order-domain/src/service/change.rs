@@ -3,14 +3,16 @@
 
 use tracing::instrument;
 
-use super::{ChangeOrderError, OrderService};
+use super::{ChangeOrderError, OrderService, PaymentMismatch};
 use crate::access::{Actor, Caller, Denied};
 use crate::command::OrderCommand;
 use crate::effect::{Effect, PendingEffect};
 use crate::lifecycle::Action;
-use crate::order::{CommandError, Order};
-use crate::ports::{DueEffect, OrderChange, SaveOutcome};
-use crate::values::{OrderId, RequestId};
+use crate::order::{CommandError, Order, SideEffects};
+use crate::ports::{
+    DueEffect, OrderChange, PaymentCheck, PaymentStatus, RepositoryError, SaveOutcome,
+};
+use crate::values::{OrderId, PaymentReference, RequestId};
 
 /// How often a change is decided afresh when other changes of the same order keep
 /// winning the race to be stored.
@@ -44,6 +46,9 @@ impl OrderService {
         expected_version: Option<u32>,
         request_id: &RequestId,
     ) -> Result<Order, ChangeOrderError> {
+        // Verified once: what the payment service says of a payment does not depend on
+        // which version of the order it is checked against.
+        let mut payment_verified = false;
         for _ in 0..MAX_CHANGE_ATTEMPTS {
             let (current, actor) = self.changeable(caller, id, command.action()).await?;
             if let Some(expected) = expected_version
@@ -55,23 +60,19 @@ impl OrderService {
             let mut order = current;
             let now = self.ports.clock.now();
             let (mut entry, effects) = order.apply(command.clone(), now)?;
+            if let OrderCommand::ConfirmPayment {
+                payment_reference, ..
+            } = &command
+                && !payment_verified
+            {
+                // Only once the order itself accepts the confirmation, so that the
+                // payment service is not asked about a payment that changes nothing.
+                self.verify_payment(&order, payment_reference, request_id)
+                    .await?;
+                payment_verified = true;
+            }
             entry.actor = actor;
-            let effects = effects
-                .release_reservation
-                .then(|| DueEffect {
-                    effect: PendingEffect::new(
-                        Effect::ReleaseReservation {
-                            reservation_id: id,
-                            may_land_late: false,
-                        },
-                        request_id.clone(),
-                    ),
-                    // Tried right after the commit; the record is the safety net for
-                    // when that try fails or the process dies.
-                    due_in: self.effect_policy.retry_in(1),
-                })
-                .into_iter()
-                .collect();
+            let effects = self.effects_of(&order, effects, request_id);
             let event = self.event_of(&order, &entry);
             let change = OrderChange {
                 order,
@@ -94,6 +95,115 @@ impl OrderService {
             }
         }
         Err(ChangeOrderError::Contention)
+    }
+
+    /// The effects a change asks for, to record with it: each is tried right after the
+    /// commit, and the record is the safety net for when that try fails or the process
+    /// dies.
+    fn effects_of(
+        &self,
+        order: &Order,
+        effects: SideEffects,
+        request_id: &RequestId,
+    ) -> Vec<DueEffect> {
+        let mut due = Vec::new();
+        if effects.release_reservation {
+            due.push(Effect::ReleaseReservation {
+                reservation_id: order.id(),
+                may_land_late: false,
+            });
+        }
+        if effects.refund_payment
+            && let (Some(refund), Some(payment_reference)) = (
+                order.refund(),
+                order.payment().and_then(|p| p.payment_reference.clone()),
+            )
+        {
+            due.push(Effect::Refund {
+                order_id: order.id(),
+                payment_reference,
+                amount: refund.amount,
+                currency: order.currency(),
+            });
+        }
+        due.into_iter()
+            .map(|effect| DueEffect {
+                effect: PendingEffect::new(effect, request_id.clone()),
+                due_in: self.effect_policy.retry_in(1),
+            })
+            .collect()
+    }
+
+    /// Asks the payment service whether `reference` pays for `order`: captured, for
+    /// this order, its total and its currency.
+    async fn verify_payment(
+        &self,
+        order: &Order,
+        reference: &PaymentReference,
+        request_id: &RequestId,
+    ) -> Result<(), ChangeOrderError> {
+        let check = PaymentCheck {
+            reference: reference.clone(),
+            order_id: order.id(),
+            amount: order.total_amount(),
+            currency: order.currency(),
+        };
+        let Some(payment) = self.ports.payments.find_payment(&check, request_id).await? else {
+            return Err(ChangeOrderError::PaymentNotVerified(vec![
+                PaymentMismatch::Unknown,
+            ]));
+        };
+        let mut mismatches = Vec::new();
+        if payment.status != PaymentStatus::Captured {
+            mismatches.push(PaymentMismatch::Status(payment.status));
+        }
+        if payment.order_id != order.id().to_string() {
+            mismatches.push(PaymentMismatch::OrderId(payment.order_id));
+        }
+        if payment.amount != order.total_amount().minor_units() {
+            mismatches.push(PaymentMismatch::Amount(payment.amount));
+        }
+        if payment.currency != order.currency().to_string() {
+            mismatches.push(PaymentMismatch::Currency(payment.currency));
+        }
+        if mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(ChangeOrderError::PaymentNotVerified(mismatches))
+        }
+    }
+
+    /// Records on the order that its refund was made: a change the service makes by
+    /// itself, retried while other changes win the race to be stored. Nothing to do
+    /// when the refund is recorded already, or the order is gone.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails, or other changes keep winning.
+    pub(super) async fn record_refund(&self, id: OrderId) -> Result<(), RepositoryError> {
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let Some(current) = self.ports.orders.find_order(id).await? else {
+                return Ok(());
+            };
+            let previous_version = current.version();
+            let mut order = current;
+            let Some(entry) = order.complete_refund(self.ports.clock.now()) else {
+                return Ok(());
+            };
+            let event = self.event_of(&order, &entry);
+            let change = OrderChange {
+                order,
+                entry,
+                previous_version,
+                event,
+                effects: Vec::new(),
+            };
+            if self.ports.orders.save_change(&change).await? == SaveOutcome::Saved {
+                return Ok(());
+            }
+        }
+        Err(RepositoryError::Unavailable(anyhow::anyhow!(
+            "the order kept changing while its refund was recorded"
+        )))
     }
 
     /// Whether the caller could take `action` on the order at all: it exists, the

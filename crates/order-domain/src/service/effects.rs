@@ -8,7 +8,9 @@ use tracing::{info, warn};
 
 use super::OrderService;
 use crate::effect::{Effect, EffectId, PendingEffect};
-use crate::ports::{DueEffect, EffectOutcome, NotifyError, RepositoryError};
+use crate::ports::{
+    DueEffect, EffectOutcome, NotifyError, RefundError, RefundRequest, RepositoryError,
+};
 
 /// How many effects of one round are under way at once: enough that a slow upstream
 /// service does not hold the others up, few enough to stay gentle with it.
@@ -112,6 +114,44 @@ impl OrderService {
                 Ok(()) => Attempt::Done,
                 Err(unavailable) => Attempt::Failed(unavailable.to_string()),
             },
+            Effect::Refund {
+                order_id,
+                payment_reference,
+                amount,
+                currency,
+            } => {
+                let refund = RefundRequest {
+                    refund_id: *order_id,
+                    payment_reference: payment_reference.clone(),
+                    amount: *amount,
+                    currency: *currency,
+                };
+                match self
+                    .ports
+                    .payments
+                    .refund(&refund, &pending.request_id)
+                    .await
+                {
+                    Ok(()) => match self.record_refund(*order_id).await {
+                        Ok(()) => Attempt::Done,
+                        // Asked again, the payment service answers that it is done.
+                        Err(error) => Attempt::Failed(format!(
+                            "refunded, but the order could not record it: {error}"
+                        )),
+                    },
+                    Err(RefundError::Refused(reason)) => {
+                        if let Err(error) = self.ports.orders.mark_refund_failed(*order_id).await {
+                            return Attempt::Failed(format!(
+                                "refused ({reason}), but the order could not record it: {error}"
+                            ));
+                        }
+                        Attempt::Refused(reason)
+                    }
+                    Err(RefundError::Unavailable(unavailable)) => {
+                        Attempt::Failed(unavailable.to_string())
+                    }
+                }
+            }
             Effect::Notify { event } => {
                 match self.ports.notifier.notify(event, &pending.request_id).await {
                     Ok(()) => Attempt::Done,

@@ -17,14 +17,15 @@ pub use relay::{BROKER_RELAY, NOTIFICATION_RELAY, RelayError, RelayPolicy, Relay
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::command::TotalError;
 use crate::effect::EffectPolicy;
 use crate::event::{HistoryEntry, OrderChanged, RecordedEvent};
 use crate::order::CommandError;
 use crate::order::Order;
 use crate::ports::{
     Clock, CustomerDirectory, EffectObserver, EffectOutbox, EventBroker, EventFormat, EventLog,
-    IdSource, IdempotencyStore, Inventory, Notifier, OrderRepository, RepositoryError, Shortage,
-    StoredResponse, UpstreamUnavailable,
+    IdSource, IdempotencyStore, Inventory, Notifier, OrderRepository, PaymentStatus, Payments,
+    RepositoryError, ShippingQuotes, Shortage, StoredResponse, UpstreamUnavailable,
 };
 use crate::values::{IdempotencyKey, ProductId, RequestFingerprint};
 
@@ -39,6 +40,10 @@ pub struct Ports {
     pub customers: Arc<dyn CustomerDirectory>,
     /// The inventory service.
     pub inventory: Arc<dyn Inventory>,
+    /// The payment service.
+    pub payments: Arc<dyn Payments>,
+    /// The shipping service.
+    pub shipping: Arc<dyn ShippingQuotes>,
     /// The time.
     pub clock: Arc<dyn Clock>,
     /// New ids.
@@ -137,6 +142,10 @@ pub enum PlaceOrderError {
     /// The same request is being processed right now.
     #[error("a request with this idempotency key is in progress")]
     IdempotencyRequestInProgress,
+    /// The total, once the shipping service quoted shipping, overflows or is not the
+    /// total the client claimed.
+    #[error(transparent)]
+    Total(#[from] TotalError),
     /// The placement took so long that it counted as abandoned, and its stock is being
     /// given back; retrying may work.
     #[error("the placement took too long and was given up")]
@@ -162,12 +171,34 @@ pub enum ChangeOrderError {
     /// The client's `If-Match` version is not the order's current one.
     #[error("the order is not at the expected version")]
     PreconditionFailed,
+    /// The payment service does not vouch for the payment: unknown, not captured, or
+    /// for another order, amount or currency.
+    #[error("the payment is not verified")]
+    PaymentNotVerified(Vec<PaymentMismatch>),
+    /// An upstream service (the payment service) gave no usable answer.
+    #[error(transparent)]
+    DependencyUnavailable(#[from] UpstreamUnavailable),
     /// Other changes of the order kept winning the race to be stored; retry.
     #[error("the order is being changed by many requests at once")]
     Contention,
     /// The database failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+}
+
+/// How a payment differs from what the order needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentMismatch {
+    /// The payment service does not know the payment.
+    Unknown,
+    /// The payment is not captured.
+    Status(PaymentStatus),
+    /// The payment is for another order, by the payment service's id of it.
+    OrderId(String),
+    /// The payment is of another amount, in minor units.
+    Amount(i64),
+    /// The payment is in another currency.
+    Currency(String),
 }
 
 /// Why an order or its history could not be read.

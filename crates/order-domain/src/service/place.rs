@@ -6,14 +6,17 @@ use tracing::{instrument, warn};
 
 use super::{IdempotentRequest, OrderService, PlaceOrderError, Placement};
 use crate::access::{Actor, Caller};
+use crate::address::Address;
 use crate::command::NewOrder;
 use crate::effect::{Effect, PendingEffect};
+use crate::lines::OrderLines;
 use crate::order::Order;
 use crate::ports::{
     ClaimOutcome, DueEffect, IdempotencyClaim, IdempotencyCompletion, InsertOutcome, PlacedOrder,
-    RepositoryError, Reservation, ReservationError, ReservationLine, StoredResponse,
+    QuoteRequest, RepositoryError, Reservation, ReservationError, ReservationLine, StoredResponse,
+    UpstreamService, UpstreamUnavailable,
 };
-use crate::values::{OrderId, RequestId};
+use crate::values::{Money, OrderId, RequestId};
 
 /// How many expired idempotency keys one write deletes: few enough that the writes of
 /// requests are not held up behind it.
@@ -155,8 +158,25 @@ impl OrderService {
                     .await);
             }
         };
-        let (order, mut placed) =
-            Order::place(order_id, new_order, address, self.ports.clock.now());
+        let shipping_cost = match new_order.shipping_cost() {
+            Some(given) => given,
+            None => match self.quote_shipping(&new_order, &address, request_id).await {
+                Ok(quoted) => quoted,
+                Err(unavailable) => {
+                    return Err(self.nothing_reserved(&guard, unavailable.into()).await);
+                }
+            },
+        };
+        let (order, mut placed) = match Order::place(
+            order_id,
+            new_order,
+            address,
+            shipping_cost,
+            self.ports.clock.now(),
+        ) {
+            Ok(placed) => placed,
+            Err(refused) => return Err(self.nothing_reserved(&guard, refused.into()).await),
+        };
         placed.actor = actor;
         match self
             .ports
@@ -252,6 +272,33 @@ impl OrderService {
         }
     }
 
+    /// What the shipping service charges to ship `new_order` to `destination`, in the
+    /// order's currency.
+    async fn quote_shipping(
+        &self,
+        new_order: &NewOrder,
+        destination: &Address,
+        request_id: &RequestId,
+    ) -> Result<Money, UpstreamUnavailable> {
+        let request = QuoteRequest {
+            destination: destination.clone(),
+            items: lines_of(new_order.lines()),
+            currency: new_order.currency(),
+        };
+        let quote = self.ports.shipping.quote(&request, request_id).await?;
+        if quote.currency != request.currency {
+            return Err(UpstreamUnavailable {
+                service: UpstreamService::Shipping,
+                reason: format!(
+                    "quoted in {}, not in the order's {}",
+                    quote.currency, request.currency
+                ),
+                retry_after: None,
+            });
+        }
+        Ok(quote.amount)
+    }
+
     /// Ends a placement that reserved nothing: its guard has nothing to give back.
     async fn nothing_reserved(
         &self,
@@ -301,14 +348,18 @@ struct Guarded<'a> {
 fn reservation_of(order: &Order) -> Reservation {
     Reservation {
         id: order.id(),
-        lines: order
-            .lines()
-            .items()
-            .iter()
-            .map(|item| ReservationLine {
-                product_id: item.product_id().clone(),
-                quantity: item.quantity(),
-            })
-            .collect(),
+        lines: lines_of(order.lines()),
     }
+}
+
+/// Each product of `lines`, and how many.
+fn lines_of(lines: &OrderLines) -> Vec<ReservationLine> {
+    lines
+        .items()
+        .iter()
+        .map(|item| ReservationLine {
+            product_id: item.product_id().clone(),
+            quantity: item.quantity(),
+        })
+        .collect()
 }

@@ -10,20 +10,20 @@ use mockall::Sequence;
 use mockall::predicate::eq;
 
 use crate::access::Caller;
-use crate::command::OrderCommand;
+use crate::command::{NewOrder, OrderCommand};
 use crate::effect::{Effect, PendingEffect};
 use crate::order::{CommandError, Order};
 use crate::ports::{
     ClaimOutcome, Customer, DueEffect, EventBroker, InsertOutcome, MockClock,
     MockCustomerDirectory, MockEffectObserver, MockEffectOutbox, MockEventBroker, MockEventFormat,
     MockEventLog, MockIdSource, MockIdempotencyStore, MockInventory, MockNotifier,
-    MockOrderRepository, RepositoryError, ReservationError, SaveOutcome, StoredResponse,
-    UpstreamService, UpstreamUnavailable,
+    MockOrderRepository, MockPayments, MockShippingQuotes, RepositoryError, ReservationError,
+    SaveOutcome, StoredResponse, UpstreamService, UpstreamUnavailable,
 };
 use crate::service::{
     ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, Policies, Ports,
 };
-use crate::test_support::{address, line, new_order};
+use crate::test_support::{address, line, new_order, placed};
 use crate::values::{CustomerId, IdempotencyKey, OrderId, RequestFingerprint, RequestId};
 
 fn now() -> DateTime<Utc> {
@@ -44,6 +44,8 @@ struct Mocks {
     idempotency: MockIdempotencyStore,
     customers: MockCustomerDirectory,
     inventory: MockInventory,
+    payments: MockPayments,
+    shipping: MockShippingQuotes,
     effects: MockEffectOutbox,
     events: MockEventLog,
     broker: Option<MockEventBroker>,
@@ -58,6 +60,8 @@ impl Mocks {
             idempotency: MockIdempotencyStore::new(),
             customers: MockCustomerDirectory::new(),
             inventory: MockInventory::new(),
+            payments: MockPayments::new(),
+            shipping: MockShippingQuotes::new(),
             effects: MockEffectOutbox::new(),
             events: MockEventLog::new(),
             broker: None,
@@ -107,6 +111,8 @@ impl Mocks {
                 idempotency: Arc::new(self.idempotency),
                 customers: Arc::new(self.customers),
                 inventory: Arc::new(self.inventory),
+                payments: Arc::new(self.payments),
+                shipping: Arc::new(self.shipping),
                 clock: Arc::new(clock),
                 ids: Arc::new(ids),
                 effects: Arc::new(self.effects),
@@ -568,10 +574,9 @@ fn a_failed_idempotent_placement_frees_its_key() {
 #[test]
 fn a_deleted_order_reads_as_not_found_but_its_history_stays_readable() {
     let mut mocks = Mocks::new();
-    let (order, placed) = crate::order::Order::place(
+    let (order, placed) = placed(
         order_id(),
         new_order(vec![line("prod-1", 1, 1)], None),
-        address(),
         now(),
     );
     let mut record = order.record().clone();
@@ -612,10 +617,9 @@ fn an_order_without_history_does_not_exist() {
 }
 
 fn placed_order() -> Order {
-    Order::place(
+    placed(
         order_id(),
         new_order(vec![line("prod-1", 2, 1000)], None),
-        address(),
         now(),
     )
     .0
@@ -1166,4 +1170,216 @@ fn customers_are_told_of_their_events_once_and_a_failed_notification_waits_for_a
             more: false
         })
     );
+}
+
+fn paid_order() -> Order {
+    let mut order = placed_order();
+    order
+        .apply(confirm_command(), now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    order
+}
+
+fn confirm_command() -> OrderCommand {
+    OrderCommand::ConfirmPayment {
+        payment_reference: crate::values::PaymentReference::parse("pay_1")
+            .unwrap_or_else(|e| panic!("{e}")),
+        amount: crate::values::Money::from_minor_units(2800).unwrap_or_default(),
+    }
+}
+
+fn captured() -> crate::ports::PaymentRecord {
+    crate::ports::PaymentRecord {
+        order_id: order_id().to_string(),
+        status: crate::ports::PaymentStatus::Captured,
+        amount: 2800,
+        currency: "USD".into(),
+    }
+}
+
+#[test]
+fn a_payment_is_confirmed_only_when_the_payment_service_vouches_for_it() {
+    let confirming = |payment: Result<Option<crate::ports::PaymentRecord>, ()>, saves: usize| {
+        let mut mocks = Mocks::new();
+        mocks
+            .orders
+            .expect_find_order()
+            .returning(|_| Ok(Some(placed_order())));
+        mocks
+            .payments
+            .expect_find_payment()
+            .withf(|check, _| {
+                check.reference.as_str() == "pay_1"
+                    && check.order_id == order_id()
+                    && check.amount.minor_units() == 2800
+            })
+            .times(1)
+            .return_once(move |_, _| payment.map_err(|()| unavailable(UpstreamService::Payment)));
+        mocks
+            .orders
+            .expect_save_change()
+            .times(saves)
+            .returning(|_| Ok(SaveOutcome::Saved));
+        change(&mocks.service(), confirm_command(), None)
+    };
+    assert!(confirming(Ok(Some(captured())), 1).is_ok());
+    let differing = crate::ports::PaymentRecord {
+        status: crate::ports::PaymentStatus::Authorized,
+        amount: 2700,
+        currency: "EUR".into(),
+        order_id: "another".into(),
+    };
+    match confirming(Ok(Some(differing)), 0) {
+        Err(ChangeOrderError::PaymentNotVerified(mismatches)) => assert_eq!(
+            mismatches,
+            [
+                crate::service::PaymentMismatch::Status(crate::ports::PaymentStatus::Authorized),
+                crate::service::PaymentMismatch::OrderId("another".into()),
+                crate::service::PaymentMismatch::Amount(2700),
+                crate::service::PaymentMismatch::Currency("EUR".into()),
+            ]
+        ),
+        other => panic!("expected a payment not verified, got {other:?}"),
+    }
+    assert!(matches!(
+        confirming(Ok(None), 0),
+        Err(ChangeOrderError::PaymentNotVerified(m)) if m == [crate::service::PaymentMismatch::Unknown]
+    ));
+    assert!(matches!(
+        confirming(Err(()), 0),
+        Err(ChangeOrderError::DependencyUnavailable(_))
+    ));
+}
+
+#[test]
+fn a_paid_order_canceled_records_its_refund_then_makes_it_and_records_it_made() {
+    let mut mocks = Mocks::new();
+    let mut reads = 0;
+    mocks
+        .orders
+        .expect_find_order()
+        .times(2)
+        .returning(move |_| {
+            reads += 1;
+            let mut order = paid_order();
+            if reads == 2 {
+                // The refund's completion reads the order as the cancel left it.
+                order
+                    .apply(cancel(), now())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Ok(Some(order))
+        });
+    let mut saves = Sequence::new();
+    mocks
+        .orders
+        .expect_save_change()
+        .withf(|change| {
+            change.order.refund().map(|r| r.status) == Some(crate::details::RefundStatus::Pending)
+                && change.effects.iter().any(|due| {
+                    matches!(&due.effect.effect, Effect::Refund { order_id: id, amount, .. }
+                        if *id == order_id() && amount.minor_units() == 2800)
+                })
+        })
+        .times(1)
+        .in_sequence(&mut saves)
+        .returning(|_| Ok(SaveOutcome::Saved));
+    mocks
+        .orders
+        .expect_save_change()
+        .withf(|change| {
+            change.entry.event.name() == "refund_completed"
+                && change.entry.actor.is_none()
+                && change.previous_version == 3
+                && change.order.refund().map(|r| r.status)
+                    == Some(crate::details::RefundStatus::Completed)
+        })
+        .times(1)
+        .in_sequence(&mut saves)
+        .returning(|_| Ok(SaveOutcome::Saved));
+    mocks.inventory.expect_release().returning(|_, _| Ok(()));
+    mocks
+        .payments
+        .expect_refund()
+        .withf(|refund, _| {
+            refund.refund_id == order_id() && refund.payment_reference.as_str() == "pay_1"
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .effects
+        .expect_complete_effect()
+        .times(2)
+        .returning(|_| Ok(()));
+    assert!(change(&mocks.service(), cancel(), None).is_ok());
+}
+
+#[test]
+fn shipping_is_quoted_in_the_order_s_currency_when_the_client_names_no_cost() {
+    let unpriced = || {
+        NewOrder::new(
+            crate::values::StoreId::parse("store-1").unwrap_or_else(|e| panic!("{e}")),
+            CustomerId::parse("cust-1").unwrap_or_else(|e| panic!("{e}")),
+            crate::values::Currency::USD,
+            crate::lines::OrderLines::new(vec![line("prod-1", 2, 1000)])
+                .unwrap_or_else(|e| panic!("{e:?}")),
+            crate::lines::Charges {
+                shipping_cost: None,
+                tax_amount: crate::values::Money::ZERO,
+            },
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let quoting = |currency: crate::values::Currency| {
+        let mut mocks = Mocks::new().recording_the_guard().with_known_customer();
+        mocks
+            .shipping
+            .expect_quote()
+            .withf(|request, _| request.destination == address() && request.items.len() == 1)
+            .times(1)
+            .returning(move |_, _| {
+                Ok(crate::ports::Quote {
+                    amount: crate::values::Money::from_minor_units(650).unwrap_or_default(),
+                    currency,
+                    service_level: "standard".into(),
+                })
+            });
+        mocks
+    };
+    let mut quoted = quoting(crate::values::Currency::USD);
+    quoted.inventory.expect_reserve().returning(|_, _| Ok(()));
+    quoted
+        .orders
+        .expect_insert_placed_order()
+        .withf(|placed, _, _| {
+            placed.order.shipping_cost().minor_units() == 650
+                && placed.order.total_amount().minor_units() == 2650
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(InsertOutcome::Stored));
+    let placed = block_on(quoted.service().place_order(
+        &Caller::Anyone,
+        unpriced(),
+        None,
+        rendered,
+        &request_id(),
+    ));
+    assert!(matches!(placed, Ok(Placement::Created(_))));
+
+    let mut elsewhere = forgetting_the_guard(quoting(
+        crate::values::Currency::parse("EUR").unwrap_or_else(|e| panic!("{e}")),
+    ));
+    elsewhere.inventory.expect_reserve().never();
+    let placed = block_on(elsewhere.service().place_order(
+        &Caller::Anyone,
+        unpriced(),
+        None,
+        rendered,
+        &request_id(),
+    ));
+    assert!(matches!(
+        placed,
+        Err(PlaceOrderError::DependencyUnavailable(_))
+    ));
 }

@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use order_domain::{Action, RepositoryError};
+use order_domain::{Action, RepositoryError, UpstreamUnavailable};
 
 use crate::error::ApiError;
 use crate::openapi;
@@ -137,6 +137,24 @@ fn method_not_allowed(allow: &str) -> actix_web::Route {
         let error = ApiError::method_not_allowed(allow.clone());
         async move { Err::<HttpResponse, _>(error) }
     })
+}
+
+/// How long a client should wait before retrying after an upstream failure.
+const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// An upstream service that gave no usable answer: 503, with the time its circuit lets
+/// a call through again as `Retry-After` (rounded up, so that a client that waits as
+/// told does not arrive too early), or a second when its circuit is closed.
+pub fn dependency_error(unavailable: &UpstreamUnavailable) -> ApiError {
+    tracing::warn!(error = %unavailable, "an upstream service is unavailable");
+    let retry_after = unavailable
+        .retry_after
+        .map_or(DEPENDENCY_RETRY_AFTER_SECONDS, |wait| {
+            u64::try_from(wait.as_millis().div_ceil(1000))
+                .unwrap_or(u64::MAX)
+                .max(1)
+        });
+    ApiError::dependency_unavailable(unavailable.service, retry_after)
 }
 
 /// A database failure: a passing outage is 503, anything else 500.

@@ -72,7 +72,7 @@ pub struct DatabaseHealth {
 /// One upstream service as the readiness probe found it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpstreamHealth {
-    /// `customer`, `inventory` or `notification`.
+    /// `customer`, `inventory`, `payment`, `shipping` or `notification`.
     #[schema(example = "inventory")]
     service: &'static str,
     /// `http`, or `demo` when the built-in demo directory stands in for it.

@@ -41,6 +41,10 @@ pub struct AppOptions {
     pub nats_url: Option<String>,
     /// Where notifications go; `None`: to the log.
     pub notification_service_url: Option<String>,
+    /// Where the payment service is; `None`: the demo directory.
+    pub payment_service_url: Option<String>,
+    /// Where the shipping service is; `None`: the demo directory.
+    pub shipping_service_url: Option<String>,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
@@ -80,6 +84,8 @@ impl Default for AppOptions {
             },
             nats_url: None,
             notification_service_url: None,
+            payment_service_url: None,
+            shipping_service_url: None,
         }
     }
 }
@@ -145,6 +151,8 @@ async fn start(
         customer_service_url: urls.0,
         inventory_service_url: urls.1,
         notification_service_url: options.notification_service_url,
+        payment_service_url: options.payment_service_url,
+        shipping_service_url: options.shipping_service_url,
         nats_url: options.nats_url,
         upstream_policy: options.upstream,
         shutdown_timeout: Duration::from_secs(1),

@@ -17,6 +17,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod outage;
+mod payments;
 mod place_order;
 mod read_orders;
 mod resilience;

@@ -50,6 +50,8 @@ async fn readiness_reports_the_database_and_each_upstream_circuit(backend: Backe
             "upstreams": [
                 {"service": "customer", "mode": "http", "circuit": "closed"},
                 {"service": "inventory", "mode": "http", "circuit": "closed"},
+                {"service": "payment", "mode": "demo"},
+                {"service": "shipping", "mode": "demo"},
                 {"service": "notification", "mode": "demo"}
             ]
         })
@@ -67,6 +69,8 @@ async fn readiness_reports_the_database_and_each_upstream_circuit(backend: Backe
         json!([
             {"service": "customer", "mode": "demo"},
             {"service": "inventory", "mode": "demo"},
+            {"service": "payment", "mode": "demo"},
+            {"service": "shipping", "mode": "demo"},
             {"service": "notification", "mode": "demo"}
         ])
     );

@@ -7,7 +7,7 @@ use actix_web::{Handler, HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use order_domain::{
     Action, BoundedText, Caller, ChangeOrderError, CommandError, Money, OrderCommand, OrderService,
-    PaymentDetails, PaymentMethod, PaymentReference,
+    PaymentDetails, PaymentMethod, PaymentMismatch, PaymentReference,
 };
 use serde_json::{Map, Value};
 
@@ -22,7 +22,7 @@ use crate::routes::orders::requests::{
     UpdatePaymentRequest, UpdateShippingRequest,
 };
 use crate::routes::orders::view::{OrderView, order_response};
-use crate::routes::{NoQuery, repository_error, single_header};
+use crate::routes::{NoQuery, dependency_error, repository_error, single_header};
 
 const IF_MATCH: &str = "If-Match";
 
@@ -170,9 +170,39 @@ fn change_error(error: ChangeOrderError) -> ApiError {
         ChangeOrderError::Refused(CommandError::InvalidDeliveryTime(problem)) => {
             ApiError::validation(vec![FieldError::new("deliveredAt", problem)])
         }
+        ChangeOrderError::PaymentNotVerified(mismatches) => {
+            ApiError::payment_not_verified(mismatches.iter().map(payment_mismatch).collect())
+        }
+        ChangeOrderError::DependencyUnavailable(unavailable) => dependency_error(&unavailable),
         ChangeOrderError::PreconditionFailed => ApiError::precondition_failed(),
         ChangeOrderError::Contention => ApiError::concurrent_update(),
         ChangeOrderError::Repository(error) => repository_error(error),
+    }
+}
+
+/// What differs between a payment and the order, named by the payment's field.
+fn payment_mismatch(mismatch: &PaymentMismatch) -> FieldError {
+    match mismatch {
+        PaymentMismatch::Unknown => FieldError::new(
+            "paymentReference",
+            "is not a payment the payment service knows",
+        ),
+        PaymentMismatch::Status(status) => FieldError::new(
+            "status",
+            format!("the payment is {}, not captured", status.as_str()),
+        ),
+        PaymentMismatch::OrderId(other) => FieldError::new(
+            "orderId",
+            format!("the payment is for order {other}, not this one"),
+        ),
+        PaymentMismatch::Amount(amount) => FieldError::new(
+            "amount",
+            format!("the payment is of {amount}, not the order's totalAmount"),
+        ),
+        PaymentMismatch::Currency(currency) => FieldError::new(
+            "currency",
+            format!("the payment is in {currency}, not the order's currency"),
+        ),
     }
 }
 

@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use order_domain::{
     Address, AddressField, Caller, Charges, Currency, CustomerId, IdempotencyKey,
     IdempotentRequest, LinesError, Money, NewOrder, OrderLines, OrderService, PlaceOrderError,
-    Placement, ProductId, Quantity, RequestFingerprint, StoreId, StoredResponse, UncheckedAddress,
+    Placement, ProductId, Quantity, RequestFingerprint, StoreId, StoredResponse, TotalError,
+    UncheckedAddress,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -22,12 +23,9 @@ use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
-use crate::routes::{NoQuery, repository_error, single_header};
+use crate::routes::{NoQuery, dependency_error, repository_error, single_header};
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-
-/// How long a client should wait before retrying after an upstream failure.
-const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Place an order: the customer is checked with the customer service, the stock
 /// reserved with the inventory service, and the order stored with its first history
@@ -263,25 +261,21 @@ fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
                 })
                 .collect(),
         ),
-        PlaceOrderError::DependencyUnavailable(unavailable) => {
-            tracing::warn!(error = %unavailable, "an upstream service is unavailable");
-            // An open circuit says when it lets a call through again; round up, so
-            // that a client that waits as told does not arrive too early.
-            let retry_after =
-                unavailable
-                    .retry_after
-                    .map_or(DEPENDENCY_RETRY_AFTER_SECONDS, |wait| {
-                        u64::try_from(wait.as_millis().div_ceil(1000))
-                            .unwrap_or(u64::MAX)
-                            .max(1)
-                    });
-            ApiError::dependency_unavailable(unavailable.service, retry_after)
-        }
+        PlaceOrderError::DependencyUnavailable(unavailable) => dependency_error(&unavailable),
         PlaceOrderError::IdempotencyKeyReused => ApiError::idempotency_key_reused(),
         PlaceOrderError::IdempotencyRequestInProgress => {
             ApiError::idempotency_request_in_progress()
         }
         PlaceOrderError::Abandoned => ApiError::placement_abandoned(),
+        PlaceOrderError::Total(refused) => {
+            let problem = match refused {
+                TotalError::Overflow => refused.to_string(),
+                TotalError::NotAsClaimed { computed } => {
+                    format!("must equal the computed {computed} (shipping as quoted)")
+                }
+            };
+            ApiError::validation(vec![FieldError::new("totalAmount", problem)])
+        }
         PlaceOrderError::Forbidden => ApiError::forbidden(
             "You may place orders for yourself only: customerId names another customer.",
         ),
@@ -319,7 +313,14 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
             .integer(name, errors)
             .and_then(|amount| fields.parse(name, Money::from_minor_units(amount), errors))
     };
-    let shipping_cost = money("shippingCost", &mut errors);
+    // Absent, shipping is quoted by the shipping service when the order is placed.
+    let shipping_cost = match fields.optional_integer("shippingCost", &mut errors) {
+        Ok(None) => Some(None),
+        Ok(Some(amount)) => fields
+            .parse("shippingCost", Money::from_minor_units(amount), &mut errors)
+            .map(Some),
+        Err(()) => None,
+    };
     let tax_amount = money("taxAmount", &mut errors);
     let currency = match fields.optional_string("currency", &mut errors) {
         Ok(None) => Some(Currency::USD),
@@ -341,13 +342,26 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
         _ => None,
     };
     // A claimed total is checked as soon as what it sums is valid, so that a wrong one
-    // is named beside every other problem of the body.
+    // is named beside every other problem of the body; with shipping to be quoted, it is
+    // checked once the quote is in.
     let computed_total = match (&lines, charges) {
-        (Some(lines), Some(charges)) => lines
-            .total_with(charges)
+        (
+            Some(lines),
+            Some(Charges {
+                shipping_cost: Some(shipping_cost),
+                tax_amount,
+            }),
+        ) => lines
+            .total_with(shipping_cost, tax_amount)
             .map_err(|overflow| errors.push(FieldError::new("totalAmount", overflow.to_string())))
             .ok(),
         _ => None,
+    };
+    let total_to_check = match (charges, claimed_total) {
+        (Some(charges), Ok(Some(claimed))) if charges.shipping_cost.is_none() => fields
+            .parse("totalAmount", Money::from_minor_units(claimed), &mut errors)
+            .map(Some),
+        _ => Some(None),
     };
     for (name, claimed, computed) in [
         (
@@ -374,6 +388,7 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
         Some(charges),
         Some(currency),
         Some(shipping_address),
+        Some(total_to_check),
     ) = (
         store_id,
         customer_id,
@@ -381,6 +396,7 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
         charges,
         currency,
         shipping_address,
+        total_to_check,
     )
     else {
         return Err(errors);
@@ -388,7 +404,7 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
     if !errors.is_empty() {
         return Err(errors);
     }
-    NewOrder::new(
+    let new_order = NewOrder::new(
         store_id,
         customer_id,
         currency,
@@ -396,7 +412,11 @@ fn parse_new_order(body: &Map<String, Value>) -> Result<NewOrder, Vec<FieldError
         charges,
         shipping_address,
     )
-    .map_err(|overflow| vec![FieldError::new("totalAmount", overflow.to_string())])
+    .map_err(|overflow| vec![FieldError::new("totalAmount", overflow.to_string())])?;
+    Ok(match total_to_check {
+        Some(claimed) => new_order.claiming_total(claimed),
+        None => new_order,
+    })
 }
 
 fn parse_lines(fields: &Fields<'_>, errors: &mut Vec<FieldError>) -> Option<OrderLines> {

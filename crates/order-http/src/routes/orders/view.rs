@@ -97,6 +97,24 @@ pub struct CancellationView<'a> {
     canceled_at: String,
 }
 
+/// The payment of a paid order that was canceled, going back to the customer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Refund)]
+pub struct RefundView {
+    /// `pending` until the payment service confirms it (`completed`); `failed` when it
+    /// refused it for good, for an operator to settle.
+    #[schema(example = "pending")]
+    status: &'static str,
+    /// The order's total, in minor units.
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    amount: i64,
+    /// When the cancellation asked for it.
+    requested_at: String,
+    #[schema(required = true)]
+    completed_at: Option<String>,
+}
+
 /// An order. Amounts are integers in minor units of `currency`; the server computes
 /// every total.
 #[derive(Serialize, ToSchema)]
@@ -131,6 +149,9 @@ pub struct OrderView<'a> {
     shipment: Option<ShipmentView<'a>>,
     #[schema(required = true)]
     cancellation: Option<CancellationView<'a>>,
+    /// `null` unless a paid order was canceled.
+    #[schema(required = true)]
+    refund: Option<RefundView>,
     /// What the order's status allows next, in this order: exactly the actions the
     /// endpoints accept now.
     #[schema(schema_with = openapi::allowed_actions)]
@@ -183,6 +204,12 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             cancellation: order.cancellation().map(|c| CancellationView {
                 reason: c.reason.as_str(),
                 canceled_at: timestamp(c.canceled_at),
+            }),
+            refund: order.refund().map(|r| RefundView {
+                status: r.status.as_str(),
+                amount: r.amount.minor_units(),
+                requested_at: timestamp(r.requested_at),
+                completed_at: r.completed_at.map(timestamp),
             }),
             allowed_actions: order
                 .allowed_actions()

@@ -1,0 +1,2 @@
+ALTER TABLE orders DROP COLUMN refund_completed_at;
+ALTER TABLE orders DROP COLUMN refund_status;
