@@ -14,7 +14,10 @@ pub use document::help;
 use environment::Environment;
 pub use environment::{ConfigError, Shown, Variable};
 pub use kinds::Secret;
-use kinds::{Address, Database, HTTP_URL, Kind, LogFilter, OneOf, Span, Url, Whole};
+use kinds::{
+    Address, Database, FilePath, HTTP_URL, Kind, LogFilter, OneOf, SecretText, Span, Text, Url,
+    Whole,
+};
 pub use order_adapters::{CallPolicy, DatabaseUrl};
 use order_adapters::{CircuitSettings, DatabaseOptions};
 use order_domain::{EffectPolicy, PlacementPolicy};
@@ -67,6 +70,84 @@ pub struct Config {
     /// The NATS server whose JetStream receives the events; `None`: events are only in
     /// the feed.
     pub nats_url: Option<String>,
+    /// How callers prove who they are.
+    pub auth: AuthSettings,
+    /// How many requests each caller may make.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Where the keys that sign callers' tokens come from, and what tokens must say.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// A JWKS document to fetch (and fetch again for an unknown key).
+    pub jwks_url: Option<String>,
+    /// A JWKS document on disk.
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// A shared secret, for HS256 tokens (development and tests).
+    pub hs256_secret: Option<Secret>,
+    /// The `iss` tokens must name.
+    pub issuer: Option<String>,
+    /// The `aud` tokens must name.
+    pub audience: Option<String>,
+    /// `ORDERS_AUTH`: `off` says open mode is meant (on any address); `on` that
+    /// authentication is; unset, it is on exactly when a key source is set.
+    pub switch: Option<Switch>,
+}
+
+impl AuthSettings {
+    /// Whether callers must present tokens.
+    pub fn is_on(&self) -> bool {
+        self.key_sources() > 0
+    }
+
+    fn key_sources(&self) -> usize {
+        usize::from(self.jwks_url.is_some())
+            + usize::from(self.jwks_file.is_some())
+            + usize::from(self.hs256_secret.is_some())
+    }
+}
+
+/// A setting that is switched on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+impl Switch {
+    const NAMED: &'static [(&'static str, Switch)] = &[("on", Switch::On), ("off", Switch::Off)];
+}
+
+/// Each caller's token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Requests a second, refilled; 0: no limit. `None`: 50 with authentication, no
+    /// limit in open mode.
+    pub per_second: Option<u32>,
+    /// The most requests a caller may make at once.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_second: None,
+            burst: 100,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// Requests a second with authentication on or off, `None` for no limit.
+    pub fn effective(&self, authenticated: bool) -> Option<u32> {
+        match self.per_second {
+            Some(0) => None,
+            Some(rate) => Some(rate),
+            None => authenticated.then_some(50),
+        }
+    }
 }
 
 /// The range of every duration in milliseconds: a millisecond to ten minutes.
@@ -219,7 +300,58 @@ impl Config {
                  `orders.<event>`), such as `nats://127.0.0.1:4222`",
                 Url(&["nats", "tls"]).unset_means("events only in the feed"),
             ),
+            auth: AuthSettings {
+                jwks_url: env.read(
+                    "ORDERS_AUTH_JWKS_URL",
+                    "a JWKS document of the keys that sign callers' tokens (RS256, ES256), \
+                     fetched again for a key it does not know, at most every 30 s",
+                    HTTP_URL.unset_means("no key source from a URL"),
+                ),
+                jwks_file: env.read(
+                    "ORDERS_AUTH_JWKS_FILE",
+                    "the same, from a file",
+                    FilePath.unset_means("no key source from a file"),
+                ),
+                hs256_secret: env.read(
+                    "ORDERS_AUTH_HS256_SECRET",
+                    "a shared secret for HS256 tokens, for development and tests \
+                     (`order-service token` mints them)",
+                    SecretText(32).unset_means("no shared secret"),
+                ),
+                issuer: env.read(
+                    "ORDERS_AUTH_ISSUER",
+                    "the `iss` a token must name; required with a key source",
+                    Text("any text").unset_means("none"),
+                ),
+                audience: env.read(
+                    "ORDERS_AUTH_AUDIENCE",
+                    "the `aud` a token must name; required with a key source",
+                    Text("any text").unset_means("none"),
+                ),
+                switch: env.read(
+                    "ORDERS_AUTH",
+                    "`off` runs in open mode (every request allowed) on any address; `on` \
+                     insists on authentication",
+                    OneOf(Switch::NAMED).unset_means(
+                        "on with a key source, else open mode (on a loopback address only)",
+                    ),
+                ),
+            },
+            rate_limit: RateLimitSettings {
+                per_second: env.read(
+                    "ORDERS_RATE_LIMIT_PER_SECOND",
+                    "requests a second each caller (its `sub`, or in open mode its IP \
+                     address) may make; 0: no limit",
+                    Whole(0..=1_000_000).unset_means("50 with authentication, none in open mode"),
+                ),
+                burst: env.read(
+                    "ORDERS_RATE_LIMIT_BURST",
+                    "the most requests a caller may make at once",
+                    Whole(1..=1_000_000).by_default(RateLimitSettings::default().burst),
+                ),
+            },
         };
+        config.check_authentication(env);
         let policy = &config.upstream_policy;
         env.require(
             policy.max_backoff >= policy.first_backoff,
@@ -227,6 +359,48 @@ impl Config {
             "must not be less than ORDERS_UPSTREAM_BACKOFF_MS",
         );
         config
+    }
+
+    /// The rules that hold between the authentication variables: one key source at
+    /// most, with an issuer and an audience; no `ORDERS_AUTH=off` beside one; and open
+    /// mode only on a loopback address, unless `ORDERS_AUTH=off` says it is meant.
+    fn check_authentication(&self, env: &mut Environment<'_>) {
+        let auth = &self.auth;
+        env.require(
+            auth.key_sources() <= 1,
+            "ORDERS_AUTH_JWKS_URL",
+            "set one key source: ORDERS_AUTH_JWKS_URL, ORDERS_AUTH_JWKS_FILE or \
+             ORDERS_AUTH_HS256_SECRET, not several",
+        );
+        env.require(
+            !(auth.is_on() && auth.switch == Some(Switch::Off)),
+            "ORDERS_AUTH",
+            "is off, but a key source (ORDERS_AUTH_JWKS_URL, ORDERS_AUTH_JWKS_FILE or \
+             ORDERS_AUTH_HS256_SECRET) is set",
+        );
+        env.require(
+            auth.is_on() || auth.switch != Some(Switch::On),
+            "ORDERS_AUTH",
+            "is on, but no key source (ORDERS_AUTH_JWKS_URL, ORDERS_AUTH_JWKS_FILE or \
+             ORDERS_AUTH_HS256_SECRET) is set",
+        );
+        env.require(
+            !auth.is_on() || auth.issuer.is_some(),
+            "ORDERS_AUTH_ISSUER",
+            "is required with a key source",
+        );
+        env.require(
+            !auth.is_on() || auth.audience.is_some(),
+            "ORDERS_AUTH_AUDIENCE",
+            "is required with a key source",
+        );
+        env.require(
+            auth.is_on() || auth.switch == Some(Switch::Off) || self.listen_addr.ip().is_loopback(),
+            "ORDERS_LISTEN_ADDR",
+            "is not a loopback address, and no key source is set: open mode would let anyone \
+             do anything. Set ORDERS_AUTH_JWKS_URL (or _FILE, or ORDERS_AUTH_HS256_SECRET), or \
+             ORDERS_AUTH=off to mean it",
+        );
     }
 
     /// Reads the configuration from `lookup` (the process environment, or a test's
@@ -323,6 +497,58 @@ mod tests {
     }
 
     #[test]
+    fn authentication_variables_must_agree_and_open_mode_stays_on_loopback() {
+        let secret = (
+            "ORDERS_AUTH_HS256_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        );
+        let issuer = ("ORDERS_AUTH_ISSUER", "https://id.example.com/");
+        let audience = ("ORDERS_AUTH_AUDIENCE", "orders");
+        let everywhere = ("ORDERS_LISTEN_ADDR", "0.0.0.0:8080");
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (
+                &[
+                    secret,
+                    ("ORDERS_AUTH_JWKS_URL", "https://id/jwks"),
+                    issuer,
+                    audience,
+                ],
+                "ORDERS_AUTH_JWKS_URL",
+            ),
+            (
+                &[secret, issuer, audience, ("ORDERS_AUTH", "off")],
+                "ORDERS_AUTH",
+            ),
+            (&[("ORDERS_AUTH", "on")], "ORDERS_AUTH"),
+            (&[secret, audience], "ORDERS_AUTH_ISSUER"),
+            (&[secret, issuer], "ORDERS_AUTH_AUDIENCE"),
+            (
+                &[("ORDERS_AUTH_HS256_SECRET", "too short"), issuer, audience],
+                "ORDERS_AUTH_HS256_SECRET",
+            ),
+            (&[everywhere], "ORDERS_LISTEN_ADDR"),
+        ];
+        for (vars, variable) in cases {
+            assert_eq!(
+                config(vars).err().map(|e| e.variable),
+                Some(variable),
+                "{vars:?}"
+            );
+        }
+        for vars in [
+            &[everywhere, ("ORDERS_AUTH", "off")][..],
+            &[everywhere, secret, issuer, audience],
+        ] {
+            assert!(config(vars).is_ok(), "{vars:?}");
+        }
+        let open = config(&[]).map(|c| c.rate_limit.effective(c.auth.is_on()));
+        assert_eq!(open.ok(), Some(None), "no limit in open mode by default");
+        let on =
+            config(&[secret, issuer, audience]).map(|c| c.rate_limit.effective(c.auth.is_on()));
+        assert_eq!(on.ok(), Some(Some(50)));
+    }
+
+    #[test]
     fn every_variable_is_read_into_its_field() -> Result<(), ConfigError> {
         let config = config(&[
             ("ORDERS_LISTEN_ADDR", "0.0.0.0:9000"),
@@ -349,6 +575,15 @@ mod tests {
             ("ORDERS_PAYMENT_SERVICE_URL", "http://payments"),
             ("ORDERS_SHIPPING_SERVICE_URL", "https://shipping"),
             ("ORDERS_NATS_URL", "nats://broker:4222"),
+            (
+                "ORDERS_AUTH_HS256_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
+            ("ORDERS_AUTH_ISSUER", "https://id.example.com/"),
+            ("ORDERS_AUTH_AUDIENCE", "orders"),
+            ("ORDERS_AUTH", "on"),
+            ("ORDERS_RATE_LIMIT_PER_SECOND", "20"),
+            ("ORDERS_RATE_LIMIT_BURST", "40"),
         ])?;
         let millis = Duration::from_millis;
         assert_eq!(config.listen_addr.to_string(), "0.0.0.0:9000");
@@ -563,7 +798,7 @@ mod tests {
         use kinds::SecretText;
         let lookup = |_: &str| Some("hunter2".to_owned());
         let mut env = Environment::new(&lookup);
-        let secret = env.read("SECRET", "a key", SecretText.unset_means("no key"));
+        let secret = env.read("SECRET", "a key", SecretText(1).unset_means("no key"));
         assert_eq!(secret.as_ref().map(Secret::expose), Some("hunter2"));
         let described = format!("{env:?} {secret:?}");
         assert!(!described.contains("hunter2"), "{described}");

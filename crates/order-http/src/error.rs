@@ -47,6 +47,7 @@ struct Details {
     errors: Vec<FieldError>,
     retry_after_seconds: Option<u64>,
     allow: Option<String>,
+    www_authenticate: Option<&'static str>,
 }
 
 /// An error, as RFC 9457 `application/problem+json`. Clients branch on `code`.
@@ -83,6 +84,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_seconds: None,
             allow: None,
+            www_authenticate: None,
         }))
     }
 
@@ -127,6 +129,36 @@ impl ApiError {
             format!("{name}: {message}"),
         )
         .with_errors(vec![FieldError::new(name, message)])
+    }
+
+    /// 401 `unauthenticated`: no token, or one that did not pass a check, which `detail`
+    /// names (never with the token itself).
+    pub fn unauthenticated(detail: impl Into<String>, token_sent: bool) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            detail,
+        );
+        error.0.www_authenticate = Some(if token_sent {
+            "Bearer error=\"invalid_token\""
+        } else {
+            "Bearer"
+        });
+        error
+    }
+
+    /// 429 `rate_limited`: the caller made more requests than its limit lets it; none
+    /// of them was processed.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Rate limited",
+            format!("Too many requests: retry in {retry_after_seconds} s. Nothing was processed."),
+        );
+        error.0.retry_after_seconds = Some(retry_after_seconds);
+        error
     }
 
     /// 403 `forbidden`: the caller's scopes do not allow this.
@@ -408,6 +440,9 @@ impl ResponseError for ApiError {
         }
         if let Some(allow) = &self.0.allow {
             response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        if let Some(challenge) = self.0.www_authenticate {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
     }

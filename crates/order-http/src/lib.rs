@@ -1,6 +1,7 @@
 //! The order service's HTTP API: actix-web handlers over the domain's use cases, the
 //! one error-to-problem mapping, configuration and start-up.
 
+pub mod auth;
 mod body;
 mod caller;
 pub mod config;

@@ -20,6 +20,7 @@ use order_domain::{
 };
 use tokio::task::JoinHandle;
 
+use crate::auth::{self, Gate};
 use crate::config::Config;
 use crate::events::CloudEvents;
 use crate::metrics::Metrics;
@@ -65,11 +66,16 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let port = listener.local_addr()?.port();
+        let gate = web::Data::new(Gate::from_config(config).await?);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(service.clone())
                 .app_data(operations.clone())
                 .app_data(metrics.clone())
+                .app_data(gate.clone())
+                // The request's context wraps the guard: a refusal has its id and is
+                // logged and counted like any answer.
+                .wrap(from_fn(auth::guard))
                 .wrap(from_fn(request_context))
                 .configure(routes::configure)
         })

@@ -259,6 +259,51 @@ impl<T: Copy + PartialEq> Kind for OneOf<T> {
     }
 }
 
+/// Any text, taken as it is.
+#[derive(Debug)]
+pub struct Text(pub &'static str);
+
+impl Kind for Text {
+    type Value = String;
+
+    fn accepts(&self) -> String {
+        self.0.to_owned()
+    }
+
+    fn parse(&self, text: &str) -> Result<String, Option<String>> {
+        Ok(text.to_owned())
+    }
+
+    fn show(&self, value: &String) -> String {
+        value.clone()
+    }
+}
+
+/// The path of a file, which must be there.
+#[derive(Debug)]
+pub struct FilePath;
+
+impl Kind for FilePath {
+    type Value = std::path::PathBuf;
+
+    fn accepts(&self) -> String {
+        "the path of a readable file".into()
+    }
+
+    fn parse(&self, text: &str) -> Result<std::path::PathBuf, Option<String>> {
+        let path = std::path::PathBuf::from(text);
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.is_file() => Ok(path),
+            Ok(_) => Err(Some("it is not a file".into())),
+            Err(error) => Err(Some(error.to_string())),
+        }
+    }
+
+    fn show(&self, value: &std::path::PathBuf) -> String {
+        value.display().to_string()
+    }
+}
+
 /// A `tracing` filter, such as `info` or `order_http=debug`.
 #[derive(Debug)]
 pub struct LogFilter;
@@ -282,25 +327,22 @@ impl Kind for LogFilter {
     }
 }
 
-/// Text that must never be printed: a key, a password, a token.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for the secrets to come, such as ORDERS_AUTH_HS256_SECRET"
-    )
-)]
+/// Text that must never be printed (a key, a password, a token), of at least this many
+/// bytes.
 #[derive(Debug)]
-pub struct SecretText;
+pub struct SecretText(pub usize);
 
 impl Kind for SecretText {
     type Value = Secret;
 
     fn accepts(&self) -> String {
-        "any text (never shown)".into()
+        format!("text of at least {} bytes (never shown)", self.0)
     }
 
     fn parse(&self, text: &str) -> Result<Secret, Option<String>> {
+        if text.len() < self.0 {
+            return Err(Some(format!("it has {} bytes", text.len())));
+        }
         Ok(Secret(text.to_owned()))
     }
 
@@ -354,8 +396,8 @@ mod tests {
         let printed = format!("{secret} {secret:?} {:?}", Some(&secret));
         assert!(!printed.contains("hunter2"), "{printed}");
         assert_eq!(secret.expose(), "hunter2");
-        assert_eq!(SecretText.show(&secret), "***");
-        assert_eq!(SecretText.mask("hunter2"), "***");
+        assert_eq!(SecretText(1).show(&secret), "***");
+        assert_eq!(SecretText(1).mask("hunter2"), "***");
     }
 
     #[test]
