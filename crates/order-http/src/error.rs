@@ -11,8 +11,6 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::openapi;
-
 /// One problem with one field (or query parameter, or header) of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -51,7 +49,7 @@ struct Details {
 
 /// An error, as RFC 9457 `application/problem+json`. Clients branch on `code`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = openapi::problem_example)]
+#[schema(example = problem_example)]
 pub struct Problem<'a> {
     /// `urn:order-service:problem:<code>`.
     #[serde(rename = "type")]
@@ -66,6 +64,21 @@ pub struct Problem<'a> {
     /// One entry per offending field, parameter or header, when there are any.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+}
+
+/// An example problem: a placement with two invalid fields.
+fn problem_example() -> serde_json::Value {
+    serde_json::json!({
+        "type": "urn:order-service:problem:validation_failed",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": "One or more fields are invalid; see errors.",
+        "code": "validation_failed",
+        "errors": [
+            {"field": "items[0].quantity", "message": "must be from 1 to 1000"},
+            {"field": "status", "message": "is not a field of this request"}
+        ]
+    })
 }
 
 impl ApiError {

@@ -4,6 +4,7 @@
 mod body;
 pub mod config;
 mod error;
+mod json_schema;
 mod metrics;
 mod openapi;
 mod request_context;

@@ -1,18 +1,14 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and the wire types' `ToSchema` derives, and served at `/openapi.json`;
-//! the browsable page at `/docs` reads it. Lists of values (statuses, actions, payment
-//! methods) come from the domain's own lists, so the document cannot drift from the
-//! rules the endpoints enforce.
+//! the browsable page at `/docs` reads it. The document depends on the routes it
+//! describes, never the other way round: the schemas of the domain's values live in
+//! `json_schema`, and `startup` mounts the document beside the routes.
 
 use std::sync::LazyLock;
 
-use actix_web::HttpResponse;
-use order_domain::{Action, OrderStatus, PaymentMethod};
-use serde_json::{Value, json};
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, Type,
-};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi as Document, RefOr, Required, ResponseBuilder,
 };
@@ -22,6 +18,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::error::{FieldError, Problem};
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
 use crate::routes::orders::{self, requests, view};
+use crate::routes::{method_not_allowed, resource};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -88,8 +85,20 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 });
 
+/// Mounts `/openapi.json` and the browsable page, `/docs/`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            resource("/openapi.json")
+                .route(web::get().to(serve_document))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(web::redirect("/docs", "/docs/"))
+        .service(browsable_page());
+}
+
 /// `GET /openapi.json`: the OpenAPI document of this API.
-pub async fn serve_document() -> HttpResponse {
+async fn serve_document() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(DOCUMENT.as_str())
@@ -97,7 +106,7 @@ pub async fn serve_document() -> HttpResponse {
 
 /// `/docs/`: the browsable API page (Swagger UI), its assets served by the service
 /// itself, reading `/openapi.json`.
-pub fn browsable_page() -> SwaggerUi {
+fn browsable_page() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]))
 }
 
@@ -281,95 +290,4 @@ fn request_id_parameter() -> Parameter {
 
 fn string() -> Object {
     ObjectBuilder::new().schema_type(Type::String).build()
-}
-
-fn one_of(names: impl IntoIterator<Item = &'static str>) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(names))
-        .build()
-}
-
-fn or_null(names: impl IntoIterator<Item = &'static str>) -> Object {
-    ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::Array(vec![
-            Type::String,
-            Type::Null,
-        ]))
-        .enum_values(Some(
-            names
-                .into_iter()
-                .map(Value::from)
-                .chain([Value::Null])
-                .collect::<Vec<_>>(),
-        ))
-        .build()
-}
-
-/// An order's status: one of the domain's statuses.
-pub fn status() -> Object {
-    one_of(OrderStatus::ALL.map(OrderStatus::as_str))
-}
-
-/// A status, or `null`.
-pub fn nullable_status() -> Object {
-    or_null(OrderStatus::ALL.map(OrderStatus::as_str))
-}
-
-/// The actions an order's status allows, from the domain's actions.
-pub fn allowed_actions() -> ArrayBuilder {
-    ArrayBuilder::new().items(one_of(Action::ALL.map(Action::as_str)))
-}
-
-/// A payment method: one of the domain's methods.
-pub fn payment_method() -> Object {
-    one_of(PaymentMethod::ALL.map(PaymentMethod::as_str))
-}
-
-/// A payment method, or `null`.
-pub fn nullable_payment_method() -> Object {
-    or_null(PaymentMethod::ALL.map(PaymentMethod::as_str))
-}
-
-/// The spec's example order.
-pub fn order_example() -> Value {
-    json!({
-        "id": "0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
-        "storeId": "store-1",
-        "customerId": "cust-1",
-        "status": "pending",
-        "currency": "USD",
-        "items": [
-            {"productId": "prod-1", "quantity": 1, "unitPrice": 1000, "lineTotal": 1000},
-            {"productId": "prod-2", "quantity": 2, "unitPrice": 1000, "lineTotal": 2000}
-        ],
-        "itemsTotal": 3000,
-        "shippingCost": 500,
-        "taxAmount": 300,
-        "totalAmount": 3800,
-        "shippingAddress": {"line1": "1234 Elm St", "line2": "Suite 100", "city": "Springfield",
-                            "region": "IL", "postalCode": "62701", "country": "US"},
-        "payment": null,
-        "shipment": null,
-        "cancellation": null,
-        "allowedActions": ["update-payment", "update-shipping", "confirm-payment", "cancel", "delete"],
-        "version": 1,
-        "createdAt": "2026-11-24T04:00:00.000000Z",
-        "updatedAt": "2026-11-24T04:00:00.000000Z"
-    })
-}
-
-/// An example problem: a placement with two invalid fields.
-pub fn problem_example() -> Value {
-    json!({
-        "type": "urn:order-service:problem:validation_failed",
-        "title": "Validation failed",
-        "status": 422,
-        "detail": "One or more fields are invalid; see errors.",
-        "code": "validation_failed",
-        "errors": [
-            {"field": "items[0].quantity", "message": "must be from 1 to 1000"},
-            {"field": "status", "message": "is not a field of this request"}
-        ]
-    })
 }

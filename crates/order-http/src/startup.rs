@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::openapi;
 use crate::request_context::request_context;
 use crate::routes::{self, Operations, Upstream};
 
@@ -68,6 +69,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .wrap(from_fn(request_context))
                 .configure(routes::configure)
+                .configure(openapi::configure)
         })
         // actix counts whole seconds: round up, or a timeout under a second would
         // cut off the requests in flight at once.

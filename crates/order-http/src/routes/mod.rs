@@ -14,7 +14,6 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use order_domain::RepositoryError;
 
 use crate::error::ApiError;
-use crate::openapi;
 
 /// The route's pattern, kept on its resource so that logs and metrics can label a
 /// request without routing it a second time.
@@ -22,7 +21,7 @@ use crate::openapi;
 pub struct RouteLabel(pub &'static str);
 
 /// A resource at `path`, labelled with it.
-fn resource(path: &'static str) -> actix_web::Resource {
+pub(crate) fn resource(path: &'static str) -> actix_web::Resource {
     web::resource(path).app_data(RouteLabel(path))
 }
 
@@ -91,13 +90,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(operations::metrics))
                 .default_service(method_not_allowed("GET")),
         )
-        .service(
-            resource("/openapi.json")
-                .route(web::get().to(openapi::serve_document))
-                .default_service(method_not_allowed("GET")),
-        )
-        .service(web::redirect("/docs", "/docs/"))
-        .service(openapi::browsable_page())
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::route_not_found())
         }));
@@ -114,7 +106,7 @@ fn action(path: &'static str, method: Method, parse: orders::ParseCommand) -> ac
         .default_service(method_not_allowed(method.as_str()))
 }
 
-fn method_not_allowed(allow: &str) -> actix_web::Route {
+pub(crate) fn method_not_allowed(allow: &str) -> actix_web::Route {
     let allow = allow.to_owned();
     web::to(move || {
         let error = ApiError::method_not_allowed(allow.clone());

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::openapi;
+use crate::json_schema;
 
 /// A postal address.
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,7 +114,7 @@ impl PlaceOrderRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = UpdatePayment, example = UpdatePaymentRequest::example)]
 pub struct UpdatePaymentRequest {
-    #[schema(schema_with = openapi::payment_method)]
+    #[schema(schema_with = json_schema::payment_method)]
     method: String,
     /// The payment provider's token, never a card number: 12 or more digits in a row
     /// are refused.

@@ -6,10 +6,10 @@ use actix_web::http::header::{self, HeaderValue};
 use chrono::{DateTime, SecondsFormat, Utc};
 use order_domain::{Address, HistoryEntry, Order};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::openapi;
+use crate::json_schema;
 
 /// RFC 3339, UTC, to the microsecond (as stored).
 pub fn timestamp(time: DateTime<Utc>) -> String {
@@ -66,7 +66,7 @@ pub struct ItemView<'a> {
 #[schema(as = Payment)]
 pub struct PaymentView<'a> {
     /// `null` when the payment was confirmed without details given first.
-    #[schema(schema_with = openapi::nullable_payment_method, required = true)]
+    #[schema(schema_with = json_schema::nullable_payment_method, required = true)]
     method: Option<&'static str>,
     #[schema(required = true)]
     reference: Option<&'a str>,
@@ -101,14 +101,14 @@ pub struct CancellationView<'a> {
 /// every total.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = Order, example = openapi::order_example)]
+#[schema(as = Order, example = order_example)]
 pub struct OrderView<'a> {
     #[schema(format = Uuid)]
     id: String,
     store_id: &'a str,
     customer_id: &'a str,
     /// Changed only by business events.
-    #[schema(schema_with = openapi::status)]
+    #[schema(schema_with = json_schema::status)]
     status: &'static str,
     /// ISO 4217.
     #[schema(pattern = "^[A-Z]{3}$")]
@@ -133,7 +133,7 @@ pub struct OrderView<'a> {
     cancellation: Option<CancellationView<'a>>,
     /// What the order's status allows next, in this order: exactly the actions the
     /// endpoints accept now.
-    #[schema(schema_with = openapi::allowed_actions)]
+    #[schema(schema_with = json_schema::allowed_actions)]
     allowed_actions: Vec<&'static str>,
     /// Starts at 1 and grows by exactly 1 with every change; the `ETag`.
     #[schema(minimum = 1)]
@@ -142,6 +142,34 @@ pub struct OrderView<'a> {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+}
+
+/// The spec's example order.
+fn order_example() -> Value {
+    json!({
+        "id": "0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
+        "storeId": "store-1",
+        "customerId": "cust-1",
+        "status": "pending",
+        "currency": "USD",
+        "items": [
+            {"productId": "prod-1", "quantity": 1, "unitPrice": 1000, "lineTotal": 1000},
+            {"productId": "prod-2", "quantity": 2, "unitPrice": 1000, "lineTotal": 2000}
+        ],
+        "itemsTotal": 3000,
+        "shippingCost": 500,
+        "taxAmount": 300,
+        "totalAmount": 3800,
+        "shippingAddress": {"line1": "1234 Elm St", "line2": "Suite 100", "city": "Springfield",
+                            "region": "IL", "postalCode": "62701", "country": "US"},
+        "payment": null,
+        "shipment": null,
+        "cancellation": null,
+        "allowedActions": ["update-payment", "update-shipping", "confirm-payment", "cancel", "delete"],
+        "version": 1,
+        "createdAt": "2026-11-24T04:00:00.000000Z",
+        "updatedAt": "2026-11-24T04:00:00.000000Z"
+    })
 }
 
 impl<'a> From<&'a Order> for OrderView<'a> {
@@ -223,9 +251,9 @@ pub struct HistoryEntryView {
     /// `order_canceled` or `order_deleted`.
     event: &'static str,
     /// `null` for the order's first entry.
-    #[schema(schema_with = openapi::nullable_status, required = true)]
+    #[schema(schema_with = json_schema::nullable_status, required = true)]
     from_status: Option<&'static str>,
-    #[schema(schema_with = openapi::status)]
+    #[schema(schema_with = json_schema::status)]
     to_status: &'static str,
     #[schema(format = DateTime)]
     at: String,
