@@ -10,7 +10,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 use order_domain::RepositoryError;
 
 use crate::error::ApiError;
@@ -42,52 +42,52 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(
             resource("/v1/orders/{id}/history")
-                .route(web::get().to(orders::order_history))
+                .route(web::get().to(orders::get_order_history))
                 .default_service(method_not_allowed("GET")),
         )
         .service(action(
             "/v1/orders/{id}/payment",
             Method::PUT,
-            orders::parse_payment,
+            orders::update_payment,
         ))
         .service(action(
             "/v1/orders/{id}/shipping",
             Method::PUT,
-            orders::parse_shipping,
+            orders::update_shipping,
         ))
         .service(action(
             "/v1/orders/{id}/shipment/tracking",
             Method::PUT,
-            orders::parse_tracking,
+            orders::set_tracking,
         ))
         .service(action(
             "/v1/orders/{id}/confirm-payment",
             Method::POST,
-            orders::parse_confirm_payment,
+            orders::confirm_payment,
         ))
         .service(action(
             "/v1/orders/{id}/confirm-delivery",
             Method::POST,
-            orders::parse_confirm_delivery,
+            orders::confirm_delivery,
         ))
         .service(action(
             "/v1/orders/{id}/cancel",
             Method::POST,
-            orders::parse_cancel,
+            orders::cancel_order,
         ))
         .service(
             resource("/health/live")
-                .route(web::get().to(operations::live))
+                .route(web::get().to(operations::get_liveness))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
             resource("/health/ready")
-                .route(web::get().to(operations::ready))
+                .route(web::get().to(operations::get_readiness))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
             resource("/metrics")
-                .route(web::get().to(operations::metrics))
+                .route(web::get().to(operations::get_metrics))
                 .default_service(method_not_allowed("GET")),
         )
         .default_service(web::to(|| async {
@@ -95,14 +95,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
         }));
 }
 
-/// A business action on an order: one method, a body parsed into its command.
-fn action(path: &'static str, method: Method, parse: orders::ParseCommand) -> actix_web::Resource {
+/// A business action on an order: one method, one handler.
+fn action<F, Args>(path: &'static str, method: Method, handler: F) -> actix_web::Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
     resource(path)
-        .route(
-            web::route()
-                .method(method.clone())
-                .to(orders::changing(parse)),
-        )
+        .route(web::route().method(method.clone()).to(handler))
         .default_service(method_not_allowed(method.as_str()))
 }
 

@@ -1,13 +1,16 @@
 //! The business actions on an order: payment, shipping address, tracking, payment and
-//! delivery confirmation, cancellation, and soft deletion. Each is a body parser in
-//! front of the one use case `OrderService::change_order`.
+//! delivery confirmation, cancellation, and soft deletion. Each handler reads its body
+//! into a command for the one use case `OrderService::change_order`.
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{Handler, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use order_domain::{
-    BoundedText, ChangeOrderError, CommandError, Money, OrderCommand, OrderService, PaymentDetails,
-    PaymentMethod, PaymentReference,
+    BoundedText, ChangeOrderError, CommandError, Money, Order, OrderCommand, OrderService,
+    PaymentDetails, PaymentMethod, PaymentReference,
 };
 use serde_json::{Map, Value};
 
@@ -25,38 +28,218 @@ use crate::routes::{NoQuery, repository_error, single_header};
 
 const IF_MATCH: &str = "If-Match";
 
-/// Reads a request body into the command it asks for, or every problem with it.
-pub type ParseCommand = fn(&Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>>;
+/// What a change of an order takes from its request besides the body: the service, the
+/// order's id as the path has it, the request itself (for `If-Match`) and its id. A
+/// query string is refused here, before the body is read.
+pub struct OrderToChange {
+    service: web::Data<OrderService>,
+    id: String,
+    request: HttpRequest,
+    request_id: CurrentRequestId,
+}
 
-type ChangeArgs = (
-    web::Data<OrderService>,
-    web::Path<String>,
-    NoQuery,
-    HttpRequest,
-    CurrentRequestId,
-    JsonObject,
-);
+impl FromRequest for OrderToChange {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
 
-/// The handler of an action whose body `parse` reads; it answers 200 with the order.
-pub fn changing(
-    parse: ParseCommand,
-) -> impl Handler<ChangeArgs, Output = Result<HttpResponse, ApiError>> {
-    move |service: web::Data<OrderService>,
-          path: web::Path<String>,
-          _: NoQuery,
-          request: HttpRequest,
-          request_id: CurrentRequestId,
-          JsonObject(body): JsonObject| async move {
-        let command = parse(&body).map_err(ApiError::validation);
-        let order = change(&service, &path, &request, &request_id, command).await?;
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let extract = |payload: &mut Payload| -> Result<Self, actix_web::Error> {
+            NoQuery::from_request(req, payload).into_inner()?;
+            let service = req
+                .app_data::<web::Data<OrderService>>()
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::internal(&std::io::Error::other(
+                        "the order service is not in the app's data",
+                    ))
+                })?;
+            Ok(Self {
+                service,
+                id: req.match_info().get("id").unwrap_or_default().to_owned(),
+                request: req.clone(),
+                request_id: CurrentRequestId::from_request(req, payload).into_inner()?,
+            })
+        };
+        ready(extract(payload))
+    }
+}
+
+impl OrderToChange {
+    /// Applies the command the body asked for (or reports the body's problems), and
+    /// answers 200 with the order as changed.
+    async fn answer(
+        self,
+        command: Result<OrderCommand, Vec<FieldError>>,
+    ) -> Result<HttpResponse, ApiError> {
+        let order = self.apply(command.map_err(ApiError::validation)).await?;
         Ok(order_response(StatusCode::OK, &order))
     }
+
+    /// Applies `command`. An order that is gone or deleted says so before the problems
+    /// of a body: no body would change it.
+    async fn apply(&self, command: Result<OrderCommand, ApiError>) -> Result<Order, ApiError> {
+        let id = order_id(&self.id)?;
+        let expected_version = if_match(&self.request)?;
+        let command = match command {
+            Ok(command) => command,
+            Err(invalid) => {
+                self.service
+                    .ensure_changeable(id)
+                    .await
+                    .map_err(change_error)?;
+                return Err(invalid);
+            }
+        };
+        self.service
+            .change_order(id, command, expected_version, &self.request_id.0)
+            .await
+            .map_err(change_error)
+    }
+}
+
+/// Give or replace the payment details, while the order is pending. The status stays.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/payment",
+    operation_id = "updatePayment",
+    tag = "orders",
+    request_body = UpdatePaymentRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_payment(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(parse_payment(&body)).await
+}
+
+/// Change the shipping address, while the order is pending or processing.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/shipping",
+    operation_id = "updateShipping",
+    tag = "orders",
+    request_body = UpdateShippingRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_shipping(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(parse_shipping(&body)).await
+}
+
+/// Set the shipment's tracking: ships a processing order; on a shipped order, corrects it (status and shippedAt stay).
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/shipment/tracking",
+    operation_id = "setTracking",
+    tag = "orders",
+    request_body = SetTrackingRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while processing or shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_tracking(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(parse_tracking(&body)).await
+}
+
+/// The payment went through: a pending order moves to processing.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm-payment",
+    operation_id = "confirmPayment",
+    tag = "orders",
+    request_body = ConfirmPaymentRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field); amount_mismatch: amount is not the order's totalAmount",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn confirm_payment(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(parse_confirm_payment(&body)).await
+}
+
+/// The customer received the order: a shipped order moves to delivered.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm-delivery",
+    operation_id = "confirmDelivery",
+    tag = "orders",
+    request_body = ConfirmDeliveryRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field); deliveredAt in the future or before shippedAt",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn confirm_delivery(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(parse_confirm_delivery(&body)).await
+}
+
+/// Cancel a pending or processing order; its stock reservation is released.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    operation_id = "cancelOrder",
+    tag = "orders",
+    request_body = CancelRequest,
+    responses(
+        (status = 200, description = "The order as changed", body = OrderView,
+         headers(("ETag" = String, description = "The order's new version, quoted"))),
+        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed (errors[] names every field)",
+         body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_order(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(parse_cancel(&body)).await
 }
 
 /// Soft-delete a pending or canceled order; a pending order's stock reservation is released. The order is kept, with its deletion time; afterwards GET is 404 and every mutation 409 order_deleted.
 #[utoipa::path(
     delete,
     path = "/v1/orders/{id}",
+    operation_id = "deleteOrder",
     tag = "orders",
     responses(
         (status = 204, description = "Deleted"),
@@ -64,45 +247,9 @@ pub fn changing(
          body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn delete_order(
-    service: web::Data<OrderService>,
-    path: web::Path<String>,
-    _: NoQuery,
-    request: HttpRequest,
-    request_id: CurrentRequestId,
-) -> Result<HttpResponse, ApiError> {
-    change(
-        &service,
-        &path,
-        &request,
-        &request_id,
-        Ok(OrderCommand::Delete),
-    )
-    .await?;
+pub async fn delete_order(order: OrderToChange) -> Result<HttpResponse, ApiError> {
+    order.apply(Ok(OrderCommand::Delete)).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn change(
-    service: &OrderService,
-    path: &str,
-    request: &HttpRequest,
-    request_id: &CurrentRequestId,
-    command: Result<OrderCommand, ApiError>,
-) -> Result<order_domain::Order, ApiError> {
-    let id = order_id(path)?;
-    let expected_version = if_match(request)?;
-    let command = match command {
-        Ok(command) => command,
-        Err(invalid) => {
-            // An order that is gone or deleted says so first: no body would change it.
-            service.ensure_changeable(id).await.map_err(change_error)?;
-            return Err(invalid);
-        }
-    };
-    service
-        .change_order(id, command, expected_version, &request_id.0)
-        .await
-        .map_err(change_error)
 }
 
 /// `If-Match: "<version>"` as given in `ETag`; `*` (or no header) matches any version.
@@ -172,22 +319,7 @@ fn payment_reference(
         .and_then(|value| fields.parse(name, PaymentReference::parse(value), errors))
 }
 
-/// Give or replace the payment details, while the order is pending. The status stays.
-#[utoipa::path(
-    put,
-    path = "/v1/orders/{id}/payment",
-    tag = "orders",
-    request_body = UpdatePaymentRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["method", "reference"], &mut errors);
@@ -208,22 +340,7 @@ pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fiel
     finish(errors, command)
 }
 
-/// Change the shipping address, while the order is pending or processing.
-#[utoipa::path(
-    put,
-    path = "/v1/orders/{id}/shipping",
-    tag = "orders",
-    request_body = UpdateShippingRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["shippingAddress"], &mut errors);
@@ -238,22 +355,7 @@ pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fie
     finish(errors, address.map(OrderCommand::UpdateShippingAddress))
 }
 
-/// Set the shipment's tracking: ships a processing order; on a shipped order, corrects it (status and shippedAt stay).
-#[utoipa::path(
-    put,
-    path = "/v1/orders/{id}/shipment/tracking",
-    tag = "orders",
-    request_body = SetTrackingRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while processing or shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["carrier", "trackingNumber"], &mut errors);
@@ -268,22 +370,7 @@ pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fie
     finish(errors, command)
 }
 
-/// The payment went through: a pending order moves to processing.
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/confirm-payment",
-    tag = "orders",
-    request_body = ConfirmPaymentRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field); amount_mismatch: amount is not the order's totalAmount",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["paymentReference", "amount"], &mut errors);
@@ -300,22 +387,7 @@ pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, 
     finish(errors, command)
 }
 
-/// The customer received the order: a shipped order moves to delivered.
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/confirm-delivery",
-    tag = "orders",
-    request_body = ConfirmDeliveryRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field); deliveredAt in the future or before shippedAt",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["deliveredAt"], &mut errors);
@@ -337,22 +409,7 @@ pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand,
     )
 }
 
-/// Cancel a pending or processing order; its stock reservation is released.
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/cancel",
-    tag = "orders",
-    request_body = CancelRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_cancel(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_cancel(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["reason"], &mut errors);

@@ -22,6 +22,7 @@ const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "curso
 #[utoipa::path(
     get,
     path = "/v1/orders",
+    operation_id = "listOrders",
     tag = "orders",
     params(
         ("customerId" = Option<String>, Query, description = "Only this customer's orders"),

@@ -34,6 +34,7 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
 #[utoipa::path(
     post,
     path = "/v1/orders",
+    operation_id = "placeOrder",
     tag = "orders",
     request_body = PlaceOrderRequest,
     params(

@@ -26,6 +26,7 @@ pub fn read_error(error: ReadOrderError) -> ApiError {
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}",
+    operation_id = "getOrder",
     tag = "orders",
     params(("id" = String, Path, format = Uuid, description = "The order's id")),
     responses(
@@ -63,6 +64,7 @@ pub struct History {
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}/history",
+    operation_id = "getOrderHistory",
     tag = "orders",
     params(("id" = String, Path, format = Uuid, description = "The order's id")),
     responses(
@@ -75,7 +77,7 @@ pub struct History {
          body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn order_history(
+pub async fn get_order_history(
     service: web::Data<OrderService>,
     path: web::Path<String>,
     _: NoQuery,
