@@ -8,16 +8,14 @@ use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
-use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, OpenApi as Document, RefOr, Required, ResponseBuilder,
-};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::{HeaderBuilder, OpenApi as Document, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{FieldError, Problem};
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
-use crate::routes::orders::{self, requests, view};
+use crate::routes::orders::{self, documentation, requests, view};
 use crate::routes::{method_not_allowed, resource};
 
 #[derive(OpenApi)]
@@ -74,7 +72,7 @@ use crate::routes::{method_not_allowed, resource};
         (name = "orders", description = "Placing, reading and changing orders"),
         (name = "operations", description = "Probes and metrics for operators"),
     ),
-    modifiers(&EveryChange, &EveryResponse),
+    modifiers(&EveryResponse),
 )]
 struct ApiDoc;
 
@@ -110,124 +108,6 @@ fn browsable_page() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]))
 }
 
-/// What every change of an order shares, added to each operation that changes one
-/// (`PUT`, `POST` and `DELETE` under `/v1/orders/{id}`): the order's id in the path,
-/// `If-Match`, and the problems any change may answer besides its own.
-struct EveryChange;
-
-impl Modify for EveryChange {
-    fn modify(&self, openapi: &mut Document) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            if !path.starts_with("/v1/orders/{id}") {
-                continue;
-            }
-            for operation in [&mut item.put, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
-            {
-                let parameters = operation.parameters.get_or_insert_with(Vec::new);
-                // A handler that takes the id as an argument has it declared already,
-                // with less said of it: one declaration of a parameter is allowed.
-                parameters.retain(|parameter| {
-                    !matches!(parameter, RefOr::T(declared)
-                        if declared.name == "id" && declared.parameter_in == ParameterIn::Path)
-                });
-                parameters.extend([
-                    RefOr::T(order_id_parameter()),
-                    RefOr::T(if_match_parameter()),
-                ]);
-                let has_body = operation.request_body.is_some();
-                let mut shared = vec![
-                    (
-                        "400",
-                        if has_body {
-                            "malformed_request (not a JSON object); invalid_parameter (If-Match \
-                             invalid or given twice; a query parameter, since this endpoint \
-                             takes none)"
-                        } else {
-                            "invalid_parameter (If-Match invalid or given twice; a query \
-                             parameter, since this endpoint takes none)"
-                        },
-                    ),
-                    ("404", "order_not_found"),
-                    (
-                        "412",
-                        "precondition_failed: the order is not at the If-Match version; nothing changed",
-                    ),
-                    (
-                        "503",
-                        "service_unavailable: the database cannot be reached; nothing changed",
-                    ),
-                ];
-                if has_body {
-                    shared.push(("413", "payload_too_large: the body is over 64 KiB"));
-                }
-                for (status, description) in shared {
-                    let mut response = problem(description);
-                    if status == "503" {
-                        let seconds = HeaderBuilder::new()
-                            .schema(Some(
-                                ObjectBuilder::new().schema_type(Type::Integer).build(),
-                            ))
-                            .description(Some("Seconds to wait before retrying"))
-                            .build();
-                        response
-                            .headers
-                            .insert("Retry-After".to_owned(), RefOr::T(seconds));
-                    }
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert(RefOr::T(response));
-                }
-            }
-        }
-    }
-}
-
-fn order_id_parameter() -> Parameter {
-    ParameterBuilder::new()
-        .name("id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some("The order's id"))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
-        ))
-        .build()
-}
-
-fn if_match_parameter() -> Parameter {
-    ParameterBuilder::new()
-        .name("If-Match")
-        .parameter_in(ParameterIn::Header)
-        .required(Required::False)
-        .description(Some(
-            "The order's ETag (\"3\"): the change applies only to that version, else 412 \
-             precondition_failed. `*` or absent: any version.",
-        ))
-        .schema(Some(string()))
-        .build()
-}
-
-/// A problem+json response.
-fn problem(description: &str) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/problem+json",
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    "Problem",
-                ))))
-                .build(),
-        )
-        .build()
-}
-
 /// What every operation shares: the `X-Request-Id` header both ways, and a 500 that
 /// never says more than that the service failed.
 struct EveryResponse;
@@ -240,8 +120,10 @@ impl Modify for EveryResponse {
                 .description(Some("The request's id: the client's, or a generated one"))
                 .build()
         };
-        let mut internal_error =
-            problem("internal_error: the service failed; the cause is logged under the request id");
+        let mut internal_error = documentation::problem(
+            "internal_error: the service failed; the cause is logged under the request id",
+        )
+        .build();
         internal_error
             .headers
             .insert("X-Request-Id".to_owned(), RefOr::T(request_id()));

@@ -13,17 +13,20 @@ use order_domain::{
     PaymentDetails, PaymentMethod, PaymentReference,
 };
 use serde_json::{Map, Value};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use crate::body::{Fields, JsonObject};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::request_context::CurrentRequestId;
+use crate::routes::orders::documentation::{self, ChangeProblems, ChangedOrder, DeleteProblems};
 use crate::routes::orders::place::parse_address;
-use crate::routes::orders::read::order_id;
+use crate::routes::orders::read::{OrderPath, order_id};
 use crate::routes::orders::requests::{
     CancelRequest, ConfirmDeliveryRequest, ConfirmPaymentRequest, SetTrackingRequest,
     UpdatePaymentRequest, UpdateShippingRequest,
 };
-use crate::routes::orders::view::{OrderView, order_response};
+use crate::routes::orders::view::order_response;
 use crate::routes::{NoQuery, repository_error, single_header};
 
 const IF_MATCH: &str = "If-Match";
@@ -33,7 +36,7 @@ const IF_MATCH: &str = "If-Match";
 /// query string is refused here, before the body is read.
 pub struct OrderToChange {
     service: web::Data<OrderService>,
-    id: String,
+    path: OrderPath,
     request: HttpRequest,
     request_id: CurrentRequestId,
 }
@@ -55,12 +58,19 @@ impl FromRequest for OrderToChange {
                 })?;
             Ok(Self {
                 service,
-                id: req.match_info().get("id").unwrap_or_default().to_owned(),
+                path: OrderPath::from_request(req, payload).into_inner()?,
                 request: req.clone(),
                 request_id: CurrentRequestId::from_request(req, payload).into_inner()?,
             })
         };
         ready(extract(payload))
+    }
+}
+
+/// The order's id and `If-Match`, as the document describes them.
+impl IntoParams for OrderToChange {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![documentation::order_id(), documentation::if_match()]
     }
 }
 
@@ -78,7 +88,7 @@ impl OrderToChange {
     /// Applies `command`. An order that is gone or deleted says so before the problems
     /// of a body: no body would change it.
     async fn apply(&self, command: Result<OrderCommand, ApiError>) -> Result<Order, ApiError> {
-        let id = order_id(&self.id)?;
+        let id = order_id(&self.path.0)?;
         let expected_version = if_match(&self.request)?;
         let command = match command {
             Ok(command) => command,
@@ -104,13 +114,10 @@ impl OrderToChange {
     operation_id = "updatePayment",
     tag = "orders",
     request_body = UpdatePaymentRequest,
+    params(OrderToChange),
     responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
+        ChangedOrder,
+        ChangeProblems,
     )
 )]
 pub async fn update_payment(
@@ -127,13 +134,10 @@ pub async fn update_payment(
     operation_id = "updateShipping",
     tag = "orders",
     request_body = UpdateShippingRequest,
+    params(OrderToChange),
     responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
+        ChangedOrder,
+        ChangeProblems,
     )
 )]
 pub async fn update_shipping(
@@ -150,13 +154,10 @@ pub async fn update_shipping(
     operation_id = "setTracking",
     tag = "orders",
     request_body = SetTrackingRequest,
+    params(OrderToChange),
     responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while processing or shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
+        ChangedOrder,
+        ChangeProblems,
     )
 )]
 pub async fn set_tracking(
@@ -173,11 +174,10 @@ pub async fn set_tracking(
     operation_id = "confirmPayment",
     tag = "orders",
     request_body = ConfirmPaymentRequest,
+    params(OrderToChange),
     responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
+        ChangedOrder,
+        ChangeProblems,
         (status = 422, description = "validation_failed (errors[] names every field); amount_mismatch: amount is not the order's totalAmount",
          body = Problem, content_type = "application/problem+json"),
     )
@@ -196,11 +196,10 @@ pub async fn confirm_payment(
     operation_id = "confirmDelivery",
     tag = "orders",
     request_body = ConfirmDeliveryRequest,
+    params(OrderToChange),
     responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
+        ChangedOrder,
+        ChangeProblems,
         (status = 422, description = "validation_failed (errors[] names every field); deliveredAt in the future or before shippedAt",
          body = Problem, content_type = "application/problem+json"),
     )
@@ -219,13 +218,10 @@ pub async fn confirm_delivery(
     operation_id = "cancelOrder",
     tag = "orders",
     request_body = CancelRequest,
+    params(OrderToChange),
     responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
+        ChangedOrder,
+        ChangeProblems,
     )
 )]
 pub async fn cancel_order(
@@ -241,10 +237,10 @@ pub async fn cancel_order(
     path = "/v1/orders/{id}",
     operation_id = "deleteOrder",
     tag = "orders",
+    params(OrderToChange),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "invalid_transition (allowed while pending or canceled) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
+        DeleteProblems,
     )
 )]
 pub async fn delete_order(order: OrderToChange) -> Result<HttpResponse, ApiError> {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
+use crate::routes::orders::documentation::DatabaseUnavailable;
 use crate::routes::orders::read::read_error;
 use crate::routes::orders::view::OrderView;
 
@@ -35,8 +36,7 @@ const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "curso
         (status = 200, description = "One page; `nextCursor` is null on the last", body = OrderList),
         (status = 400, description = "invalid_parameter: an unknown, repeated or invalid parameter, named in errors[]",
          body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "service_unavailable: the database cannot be reached",
-         body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     )
 )]
 pub async fn list_orders(

@@ -1,6 +1,7 @@
 //! The order endpoints, one module per use case.
 
 pub(crate) mod change;
+pub(crate) mod documentation;
 pub(crate) mod list;
 pub(crate) mod place;
 pub(crate) mod read;

@@ -18,6 +18,7 @@ use crate::body::{Fields, JsonObject, write_canonical_object};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
+use crate::routes::orders::documentation::PayloadTooLarge;
 use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
 use crate::routes::{NoQuery, repository_error, single_header};
@@ -54,8 +55,7 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
          body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "insufficient_stock (errors[] names each short item); idempotency_request_in_progress (retry later)",
          body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "payload_too_large: the body is over 64 KiB",
-         body = Problem, content_type = "application/problem+json"),
+        PayloadTooLarge,
         (status = 422, description = "validation_failed (errors[] names every field); customer_not_found; product_not_found (errors[] names each items[i].productId); idempotency_key_reused",
          body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "dependency_unavailable (the customer or inventory service failed, timed out, or its circuit is open); service_unavailable (the database). Nothing was stored; the key can be used again.",
