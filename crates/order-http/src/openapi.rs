@@ -120,10 +120,7 @@ impl Modify for EveryResponse {
                 .description(Some("The request's id: the client's, or a generated one"))
                 .build()
         };
-        let mut internal_error = documentation::problem(
-            "internal_error: the service failed; the cause is logged under the request id",
-        )
-        .build();
+        let mut internal_error = documentation::internal_error();
         internal_error
             .headers
             .insert("X-Request-Id".to_owned(), RefOr::T(request_id()));

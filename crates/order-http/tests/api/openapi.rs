@@ -254,6 +254,43 @@ async fn every_example_fits_its_schema(backend: Backend) -> TestResult {
     Ok(())
 }
 
+/// Each problem answer of each operation shows an example of every code it may carry,
+/// with its own status: the page does not show one 422 for every error.
+async fn every_problem_answer_shows_examples_of_its_own_status(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let document = document(&app).await?;
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().cloned().unwrap_or_default() {
+        for (method, operation) in operations.as_object().cloned().unwrap_or_default() {
+            let responses = operation["responses"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for (status, response) in responses {
+                let problem = &response["content"]["application/problem+json"];
+                if !problem.is_object() {
+                    continue;
+                }
+                let examples = problem["examples"].as_object().cloned().unwrap_or_default();
+                assert!(!examples.is_empty(), "{method} {path} {status}: no example");
+                for (code, example) in examples {
+                    let value = &example["value"];
+                    assert_fits(&document, "Problem", value)?;
+                    assert_eq!(
+                        value["status"].to_string(),
+                        status,
+                        "{method} {path} {code}"
+                    );
+                    assert_eq!(value["code"], code.as_str(), "{method} {path} {status}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} problem examples");
+    Ok(())
+}
+
 async fn the_service_answers_as_its_document_says(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
@@ -382,6 +419,7 @@ async fn the_api_page_is_served_with_its_assets_by_the_service_itself(
 order_adapters::on_both_backends!(
     the_document_lists_every_operation_with_its_headers_and_problems,
     every_example_fits_its_schema,
+    every_problem_answer_shows_examples_of_its_own_status,
     the_service_answers_as_its_document_says,
     the_api_page_is_served_with_its_assets_by_the_service_itself,
 );

@@ -17,9 +17,12 @@ use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use crate::body::{Fields, JsonObject};
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError};
 use crate::request_context::CurrentRequestId;
-use crate::routes::orders::documentation::{self, ChangeProblems, ChangedOrder, DeleteProblems};
+use crate::routes::orders::documentation::{
+    self, ChangeProblems, ChangedOrder, ConfirmDeliveryRefusals, ConfirmPaymentRefusals,
+    DeleteProblems,
+};
 use crate::routes::orders::place::parse_address;
 use crate::routes::orders::read::{OrderPath, order_id};
 use crate::routes::orders::requests::{
@@ -115,10 +118,7 @@ impl OrderToChange {
     tag = "orders",
     request_body = UpdatePaymentRequest,
     params(OrderToChange),
-    responses(
-        ChangedOrder,
-        ChangeProblems,
-    )
+    responses(ChangedOrder, ChangeProblems)
 )]
 pub async fn update_payment(
     order: OrderToChange,
@@ -135,10 +135,7 @@ pub async fn update_payment(
     tag = "orders",
     request_body = UpdateShippingRequest,
     params(OrderToChange),
-    responses(
-        ChangedOrder,
-        ChangeProblems,
-    )
+    responses(ChangedOrder, ChangeProblems)
 )]
 pub async fn update_shipping(
     order: OrderToChange,
@@ -155,10 +152,7 @@ pub async fn update_shipping(
     tag = "orders",
     request_body = SetTrackingRequest,
     params(OrderToChange),
-    responses(
-        ChangedOrder,
-        ChangeProblems,
-    )
+    responses(ChangedOrder, ChangeProblems)
 )]
 pub async fn set_tracking(
     order: OrderToChange,
@@ -175,12 +169,7 @@ pub async fn set_tracking(
     tag = "orders",
     request_body = ConfirmPaymentRequest,
     params(OrderToChange),
-    responses(
-        ChangedOrder,
-        ChangeProblems,
-        (status = 422, description = "validation_failed (errors[] names every field); amount_mismatch: amount is not the order's totalAmount",
-         body = Problem, content_type = "application/problem+json"),
-    )
+    responses(ChangedOrder, ChangeProblems, ConfirmPaymentRefusals)
 )]
 pub async fn confirm_payment(
     order: OrderToChange,
@@ -197,12 +186,7 @@ pub async fn confirm_payment(
     tag = "orders",
     request_body = ConfirmDeliveryRequest,
     params(OrderToChange),
-    responses(
-        ChangedOrder,
-        ChangeProblems,
-        (status = 422, description = "validation_failed (errors[] names every field); deliveredAt in the future or before shippedAt",
-         body = Problem, content_type = "application/problem+json"),
-    )
+    responses(ChangedOrder, ChangeProblems, ConfirmDeliveryRefusals)
 )]
 pub async fn confirm_delivery(
     order: OrderToChange,
@@ -219,10 +203,7 @@ pub async fn confirm_delivery(
     tag = "orders",
     request_body = CancelRequest,
     params(OrderToChange),
-    responses(
-        ChangedOrder,
-        ChangeProblems,
-    )
+    responses(ChangedOrder, ChangeProblems)
 )]
 pub async fn cancel_order(
     order: OrderToChange,

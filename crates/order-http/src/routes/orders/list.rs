@@ -10,8 +10,8 @@ use order_domain::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Problem};
-use crate::routes::orders::documentation::DatabaseUnavailable;
+use crate::error::ApiError;
+use crate::routes::orders::documentation::ListProblems;
 use crate::routes::orders::read::read_error;
 use crate::routes::orders::view::OrderView;
 
@@ -34,9 +34,7 @@ const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "curso
     ),
     responses(
         (status = 200, description = "One page; `nextCursor` is null on the last", body = OrderList),
-        (status = 400, description = "invalid_parameter: an unknown, repeated or invalid parameter, named in errors[]",
-         body = Problem, content_type = "application/problem+json"),
-        DatabaseUnavailable,
+        ListProblems,
     )
 )]
 pub async fn list_orders(

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
 use crate::body::{Fields, JsonObject, write_canonical_object};
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError};
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
-use crate::routes::orders::documentation::PayloadTooLarge;
+use crate::routes::orders::documentation::PlacementProblems;
 use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
 use crate::routes::{NoQuery, repository_error, single_header};
@@ -51,16 +51,7 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
              ("ETag" = String, description = "The order's version, quoted: \"1\""),
              ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier answer"),
          )),
-        (status = 400, description = "malformed_request (not a JSON object); invalid_parameter (Idempotency-Key invalid or given twice; a query parameter, since this endpoint takes none)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "insufficient_stock (errors[] names each short item); idempotency_request_in_progress (retry later)",
-         body = Problem, content_type = "application/problem+json"),
-        PayloadTooLarge,
-        (status = 422, description = "validation_failed (errors[] names every field); customer_not_found; product_not_found (errors[] names each items[i].productId); idempotency_key_reused",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "dependency_unavailable (the customer or inventory service failed, timed out, or its circuit is open); service_unavailable (the database). Nothing was stored; the key can be used again.",
-         body = Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        PlacementProblems,
     )
 )]
 pub async fn place_order(
