@@ -28,7 +28,7 @@ pub use service::{
     Placement, Ports, ReadOrderError, ReleasePolicy,
 };
 pub use values::{
-    BoundedText, CancellationReason, Carrier, Currency, CustomerId, IdempotencyKey, InvalidValue,
-    Money, OrderId, PaymentReference, ProductId, Quantity, RequestFingerprint, RequestId, StoreId,
-    TrackingNumber,
+    BoundedText, CancellationReason, Carrier, CharacterRule, Currency, CustomerId, IdempotencyKey,
+    InvalidValue, Money, OrderId, PaymentReference, ProductId, Quantity, RequestFingerprint,
+    RequestId, StoreId, TrackingNumber,
 };

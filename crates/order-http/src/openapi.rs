@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{FieldError, Problem};
+use crate::json_schema;
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
 use crate::routes::orders::{self, documentation, requests, view};
 use crate::routes::{method_not_allowed, resource};
@@ -63,6 +64,9 @@ use crate::routes::{method_not_allowed, resource};
         requests::CancelRequest,
         Problem,
         FieldError,
+        json_schema::OrderStatus,
+        json_schema::PageSize,
+        json_schema::IdempotencyKey,
         Liveness,
         Readiness,
         DatabaseHealth,

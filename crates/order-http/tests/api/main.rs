@@ -13,3 +13,4 @@ mod outage;
 mod place_order;
 mod read_orders;
 mod resilience;
+mod schema_agreement;

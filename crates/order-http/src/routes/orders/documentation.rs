@@ -49,8 +49,19 @@ pub fn if_match() -> Parameter {
             "The order's ETag (\"3\"): the change applies only to that version, else 412 \
              precondition_failed. `*` or absent: any version.",
         ))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(version_condition())),
+        ))
         .build()
+}
+
+/// `*`, or a version quoted as in `ETag`. A version is a `u32`: every number of one
+/// digit fewer than its largest fits, and no order comes near that many changes.
+fn version_condition() -> String {
+    let digits = u32::MAX.to_string().len() - 1;
+    format!("^(?:\\*|\"[0-9]{{1,{digits}}}\")$")
 }
 
 /// A problem+json answer, with an example of each error `examples` makes. They are made

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use crate::body::{Fields, JsonObject, write_canonical_object};
 use crate::error::{ApiError, FieldError};
+use crate::json_schema;
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
 use crate::routes::orders::documentation::PlacementProblems;
@@ -39,10 +40,10 @@ const DEPENDENCY_RETRY_AFTER_SECONDS: u64 = 1;
     tag = "orders",
     request_body = PlaceOrderRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header,
-         description = "1–255 visible ASCII characters. The same key and body within 24 h \
-                        replays the first answer; the same key with another body is 422 \
-                        idempotency_key_reused. Without it, nothing is deduplicated."),
+        ("Idempotency-Key" = Option<json_schema::IdempotencyKey>, Header,
+         description = "The same key and body within 24 h replays the first answer; the \
+                        same key with another body is 422 idempotency_key_reused. Without \
+                        it, nothing is deduplicated."),
     ),
     responses(
         (status = 201, description = "Placed (or, with `Idempotent-Replayed: true`, placed before)", body = OrderView,

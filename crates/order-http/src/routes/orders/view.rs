@@ -49,14 +49,15 @@ impl<'a> From<&'a Address> for AddressView<'a> {
 #[serde(rename_all = "camelCase")]
 #[schema(as = OrderItem)]
 pub struct ItemView<'a> {
+    #[schema(value_type = json_schema::ProductId)]
     product_id: &'a str,
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(value_type = json_schema::Quantity)]
     quantity: u32,
-    /// The price of one unit, in minor units of the order's currency.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    /// The price of one unit.
+    #[schema(value_type = json_schema::Money)]
     unit_price: i64,
     /// `quantity × unitPrice`.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     line_total: i64,
 }
 
@@ -105,7 +106,9 @@ pub struct CancellationView<'a> {
 pub struct OrderView<'a> {
     #[schema(format = Uuid)]
     id: String,
+    #[schema(value_type = json_schema::StoreId)]
     store_id: &'a str,
+    #[schema(value_type = json_schema::CustomerId)]
     customer_id: &'a str,
     /// Changed only by business events.
     #[schema(schema_with = json_schema::status)]
@@ -115,14 +118,14 @@ pub struct OrderView<'a> {
     currency: String,
     items: Vec<ItemView<'a>>,
     /// Σ `lineTotal`.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     items_total: i64,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     shipping_cost: i64,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     tax_amount: i64,
     /// `itemsTotal + shippingCost + taxAmount`.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     total_amount: i64,
     shipping_address: AddressView<'a>,
     #[schema(required = true)]
