@@ -247,20 +247,59 @@ impl fmt::Display for Money {
     }
 }
 
-/// An ISO 4217 currency code: three upper-case letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An ISO 4217 currency code: three upper-case letters. A new order takes an active
+/// code ([`Currency::parse`]); an order placed in a code ISO has withdrawn since keeps
+/// it ([`Currency::parse_stored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
+
+/// A code written out, for the list below.
+const fn code(text: &str) -> Currency {
+    let letters = text.as_bytes();
+    Currency([letters[0], letters[1], letters[2]])
+}
+
+macro_rules! codes {
+    ($($code:ident)*) => { &[$(code(stringify!($code))),*] };
+}
 
 impl Currency {
     /// US dollars, the currency of an order that names none.
     pub const USD: Currency = Currency(*b"USD");
 
-    /// Parses a code such as `EUR`.
+    /// The active codes, in alphabetical order: ISO 4217 List One (currencies, funds
+    /// and precious metals) as published on 2026-01-01. When ISO amends the list, so
+    /// is this; orders placed in a withdrawn code stay readable.
+    pub const ACTIVE: &'static [Currency] = codes!(
+        AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN
+        BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD
+        EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+        IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD
+        MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD
+        OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE
+        SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI
+        UYU UYW UZS VED VES VND VUV WST XAD XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD
+        XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG
+    );
+
+    /// Parses a code for a new order, such as `EUR`.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] unless the text is one of the [`Currency::ACTIVE`] codes.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse_stored(text)
+            .ok()
+            .filter(|currency| Self::ACTIVE.binary_search(currency).is_ok())
+            .ok_or_else(|| InvalidValue::new("must be an active ISO 4217 code, such as USD or EUR"))
+    }
+
+    /// Reads the code an order was stored with: any three upper-case letters, since a
+    /// code ISO has withdrawn since still names the currency the order was placed in.
     ///
     /// # Errors
     /// [`InvalidValue`] unless the text is exactly three upper-case ASCII letters.
-    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+    pub fn parse_stored(text: &str) -> Result<Self, InvalidValue> {
         match <[u8; 3]>::try_from(text.as_bytes()) {
             Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
             _ => Err(InvalidValue::new(
@@ -276,11 +315,12 @@ impl Currency {
     }
 }
 
+/// How a stored event reads its order's currency.
 impl TryFrom<String> for Currency {
     type Error = InvalidValue;
 
     fn try_from(code: String) -> Result<Self, InvalidValue> {
-        Self::parse(&code)
+        Self::parse_stored(&code)
     }
 }
 
@@ -586,14 +626,40 @@ mod tests {
     }
 
     #[test]
-    fn currency_is_three_upper_case_letters() {
+    fn a_new_order_takes_an_active_iso_4217_code() {
         assert_eq!(
             Currency::parse("EUR").map(|c| c.to_string()),
             Ok("EUR".into())
         );
-        assert!(Currency::parse("eur").is_err());
-        assert!(Currency::parse("EURO").is_err());
-        assert!(Currency::parse("E1R").is_err());
+        for active in ["USD", "JPY", "XCG", "ZWG", "XAU"] {
+            assert!(Currency::parse(active).is_ok(), "{active}");
+        }
+        for refused in ["XYZ", "eur", "EURO", "E1R", "", "HRK", "ANG", "BGN"] {
+            assert!(Currency::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_stored_order_keeps_a_code_iso_has_withdrawn_since() {
+        assert_eq!(
+            Currency::parse_stored("HRK").map(|c| c.to_string()),
+            Ok("HRK".into())
+        );
+        assert!(Currency::parse_stored("hrk").is_err());
+        let read: Result<Currency, _> = serde_json::from_str("\"HRK\"");
+        assert!(read.is_ok(), "events keep their currency");
+    }
+
+    #[test]
+    fn the_active_codes_are_sorted_distinct_codes_of_three_letters() {
+        assert_eq!(Currency::ACTIVE.len(), 178);
+        assert!(Currency::ACTIVE.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(
+            Currency::ACTIVE
+                .iter()
+                .all(|code| Currency::parse_stored(code.as_str()) == Ok(*code))
+        );
+        assert!(Currency::ACTIVE.contains(&Currency::USD));
     }
 
     #[test]

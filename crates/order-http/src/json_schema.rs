@@ -259,8 +259,8 @@ value_schema! {
 }
 
 value_schema! {
-    /// An ISO 4217 currency code.
-    Currency = code(CharacterRule::UPPER_CASE_LETTERS, 3);
+    /// An active ISO 4217 currency code (List One as published on 2026-01-01).
+    Currency = one_of(order_domain::Currency::ACTIVE.iter().map(order_domain::Currency::as_str));
 }
 
 value_schema! {
