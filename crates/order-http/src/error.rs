@@ -45,6 +45,7 @@ struct Details {
     errors: Vec<FieldError>,
     retry_after_seconds: Option<u64>,
     allow: Option<String>,
+    etag: Option<String>,
 }
 
 /// An error, as RFC 9457 `application/problem+json`. Clients branch on `code`.
@@ -96,6 +97,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_seconds: None,
             allow: None,
+            etag: None,
         }))
     }
 
@@ -305,6 +307,12 @@ impl ApiError {
         )
     }
 
+    /// The same error, carrying the resource's current `ETag`.
+    pub fn with_etag(mut self, etag: String) -> Self {
+        self.0.etag = Some(etag);
+        self
+    }
+
     /// 422 `amount_mismatch`.
     pub fn amount_mismatch(expected: i64) -> Self {
         Self::new(
@@ -379,6 +387,9 @@ impl ResponseError for ApiError {
         }
         if let Some(allow) = &self.0.allow {
             response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        if let Some(etag) = &self.0.etag {
+            response.insert_header((header::ETAG, etag.as_str()));
         }
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
     }

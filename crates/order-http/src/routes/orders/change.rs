@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use order_domain::{
-    BoundedText, ChangeOrderError, CommandError, Money, Order, OrderCommand, OrderService,
+    BoundedText, ChangeOrderError, CommandError, Money, Order, OrderCommand, OrderId, OrderService,
     PaymentDetails, PaymentMethod, PaymentReference,
 };
 use serde_json::{Map, Value};
@@ -29,7 +29,7 @@ use crate::routes::orders::requests::{
     CancelRequest, ConfirmDeliveryRequest, ConfirmPaymentRequest, SetTrackingRequest,
     UpdatePaymentRequest, UpdateShippingRequest,
 };
-use crate::routes::orders::view::order_response;
+use crate::routes::orders::view::{etag, order_response};
 use crate::routes::{NoQuery, repository_error, single_header};
 
 const IF_MATCH: &str = "If-Match";
@@ -103,10 +103,25 @@ impl OrderToChange {
                 return Err(invalid);
             }
         };
-        self.service
+        match self
+            .service
             .change_order(id, command, expected_version, &self.request_id.0)
             .await
-            .map_err(change_error)
+        {
+            Err(ChangeOrderError::PreconditionFailed) => Err(self.precondition_failed(id).await),
+            changed => changed.map_err(change_error),
+        }
+    }
+
+    /// 412, with the order's `ETag` as it is now, so that the client can decide again
+    /// without reading the order first. Should the order be gone by then, or the
+    /// database fail, the 412 goes without it.
+    async fn precondition_failed(&self, id: OrderId) -> ApiError {
+        let refused = ApiError::precondition_failed();
+        match self.service.get_order(id).await {
+            Ok(order) => refused.with_etag(etag(&order)),
+            Err(_) => refused,
+        }
     }
 }
 
@@ -259,6 +274,7 @@ fn change_error(error: ChangeOrderError) -> ApiError {
         ChangeOrderError::Refused(CommandError::InvalidDeliveryTime(problem)) => {
             ApiError::validation(vec![FieldError::new("deliveredAt", problem)])
         }
+        // Answered with the current ETag by `OrderToChange::precondition_failed`.
         ChangeOrderError::PreconditionFailed => ApiError::precondition_failed(),
         ChangeOrderError::Contention => ApiError::concurrent_update(),
         ChangeOrderError::Repository(error) => repository_error(error),

@@ -235,9 +235,11 @@ fn change_problems(
         (
             412,
             problem(
-                "precondition_failed: the order is not at the If-Match version; nothing changed",
+                "precondition_failed: the order is not at the If-Match version; nothing \
+                 changed. ETag is its version now, to decide again without reading it.",
                 || vec![ApiError::precondition_failed()],
-            ),
+            )
+            .header("ETag", string_header("The order's current version, quoted")),
         ),
     ]
 }
