@@ -17,7 +17,7 @@ use crate::error::{FieldError, Problem};
 use crate::json_schema;
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
 use crate::routes::orders::{self, documentation, requests, view};
-use crate::routes::{method_not_allowed, resource};
+use crate::routes::{RouteLabel, method_not_allowed, resource};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -96,8 +96,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(method_not_allowed("GET")),
         )
         .service(web::redirect("/docs", "/docs/"))
-        .service(browsable_page());
+        .service(
+            web::scope("/docs")
+                .app_data(RouteLabel(DOCS_PAGE_ROUTE))
+                .service(browsable_page()),
+        );
 }
+
+/// The route of the page and its assets in logs and metrics: one label for them all,
+/// not the pattern that routes them (`/{_:.*}`).
+const DOCS_PAGE_ROUTE: &str = "/docs/{file}";
 
 /// `GET /openapi.json`: the OpenAPI document of this API.
 async fn serve_document() -> HttpResponse {
@@ -107,9 +115,9 @@ async fn serve_document() -> HttpResponse {
 }
 
 /// `/docs/`: the browsable API page (Swagger UI), its assets served by the service
-/// itself, reading `/openapi.json`.
+/// itself, reading `/openapi.json`. Mounted under `/docs`.
 fn browsable_page() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]))
+    SwaggerUi::new("/{_:.*}").config(Config::new(["/openapi.json"]))
 }
 
 /// What every operation shares: the `X-Request-Id` header both ways, and a 500 that
