@@ -1,16 +1,18 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and the wire types' `ToSchema` derives, and served at `/openapi.json`;
-//! the browsable page at `/docs` reads it. The document depends on the routes it
+//! the browsable page at `/docs` reads it, and `GET /` points to both. The document
+//! depends on the routes it
 //! describes, never the other way round: the schemas of the domain's values live in
 //! `json_schema`, and `startup` mounts the document beside the routes.
 
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::{HeaderBuilder, OpenApi as Document, RefOr, Required};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{FieldError, Problem};
@@ -42,6 +44,7 @@ use crate::routes::{RouteLabel, method_not_allowed, resource};
         operations::get_liveness,
         operations::get_readiness,
         operations::get_metrics,
+        get_index,
     ),
     components(schemas(
         view::OrderView,
@@ -71,10 +74,12 @@ use crate::routes::{RouteLabel, method_not_allowed, resource};
         Readiness,
         DatabaseHealth,
         UpstreamHealth,
+        Index,
     )),
     tags(
         (name = "orders", description = "Placing, reading and changing orders"),
         (name = "operations", description = "Probes and metrics for operators"),
+        (name = "documentation", description = "Where this API's documentation is"),
     ),
     modifiers(&EveryResponse),
 )]
@@ -87,15 +92,25 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 });
 
-/// Mounts `/openapi.json` and the browsable page, `/docs/`.
+/// Where the document is served.
+const DOCUMENT_PATH: &str = "/openapi.json";
+/// Where the browsable page is.
+const PAGE_PATH: &str = "/docs/";
+
+/// Mounts `/`, `/openapi.json` and the browsable page, `/docs/`.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(
-            resource("/openapi.json")
+            resource("/")
+                .route(web::get().to(get_index))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            resource(DOCUMENT_PATH)
                 .route(web::get().to(serve_document))
                 .default_service(method_not_allowed("GET")),
         )
-        .service(web::redirect("/docs", "/docs/"))
+        .service(web::redirect("/docs", PAGE_PATH))
         .service(
             web::scope("/docs")
                 .app_data(RouteLabel(DOCS_PAGE_ROUTE))
@@ -107,6 +122,34 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// not the pattern that routes them (`/{_:.*}`).
 const DOCS_PAGE_ROUTE: &str = "/docs/{file}";
 
+/// What `GET /` answers: where this API's documentation is.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ServiceIndex)]
+struct Index {
+    /// The browsable API page.
+    #[schema(example = "/docs/")]
+    docs: &'static str,
+    /// The OpenAPI document.
+    #[schema(example = "/openapi.json")]
+    openapi: &'static str,
+}
+
+/// Where this API's documentation is: for a person who opens the service's address, the
+/// browsable page; for a tool, the OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "getIndex",
+    tag = "documentation",
+    responses((status = 200, description = "Where the documentation is", body = Index))
+)]
+async fn get_index() -> HttpResponse {
+    HttpResponse::Ok().json(Index {
+        docs: PAGE_PATH,
+        openapi: DOCUMENT_PATH,
+    })
+}
+
 /// `GET /openapi.json`: the OpenAPI document of this API.
 async fn serve_document() -> HttpResponse {
     HttpResponse::Ok()
@@ -117,7 +160,7 @@ async fn serve_document() -> HttpResponse {
 /// `/docs/`: the browsable API page (Swagger UI), its assets served by the service
 /// itself, reading `/openapi.json`. Mounted under `/docs`.
 fn browsable_page() -> SwaggerUi {
-    SwaggerUi::new("/{_:.*}").config(Config::new(["/openapi.json"]))
+    SwaggerUi::new("/{_:.*}").config(Config::new([DOCUMENT_PATH]))
 }
 
 /// What every operation shares: the `X-Request-Id` header both ways, and a 500 that

@@ -120,6 +120,7 @@ const OPERATIONS: &[(&str, &str, &str, &[u16])] = &[
     ("get", "/health/live", "getLiveness", &[200]),
     ("get", "/health/ready", "getReadiness", &[200, 503]),
     ("get", "/metrics", "getMetrics", &[200]),
+    ("get", "/", "getIndex", &[200]),
 ];
 
 fn parameter_names(operation: &Value) -> Vec<String> {
@@ -416,10 +417,30 @@ async fn the_api_page_is_served_with_its_assets_by_the_service_itself(
     Ok(())
 }
 
+/// A person who opens the service's address is pointed to the API page.
+async fn the_root_points_to_the_api_page_and_the_document(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let root = app.get("/").await?;
+    assert_eq!(root.status(), StatusCode::OK);
+    let index: Value = root.json().await?;
+    assert_eq!(index, json!({"docs": "/docs/", "openapi": "/openapi.json"}));
+    for link in ["docs", "openapi"] {
+        let linked = app.get(index[link].as_str().unwrap_or_default()).await?;
+        assert_eq!(linked.status(), StatusCode::OK, "{link}");
+    }
+    let document = document(&app).await?;
+    assert_fits(&document, "ServiceIndex", &index)?;
+    let posted = app.client.post(app.url("/")).send().await?;
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(posted.headers()["allow"], "GET");
+    Ok(())
+}
+
 order_adapters::on_both_backends!(
     the_document_lists_every_operation_with_its_headers_and_problems,
     every_example_fits_its_schema,
     every_problem_answer_shows_examples_of_its_own_status,
     the_service_answers_as_its_document_says,
     the_api_page_is_served_with_its_assets_by_the_service_itself,
+    the_root_points_to_the_api_page_and_the_document,
 );
