@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::values::{InvalidValue, parse_text};
+use crate::values::{CharacterRule, InvalidValue, parse_text};
 
 /// The fields of an address as they arrive, before any is checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,8 @@ impl Address {
     pub const MAX_PLACE: usize = 100;
     /// Longest postal code, in characters.
     pub const MAX_POSTAL_CODE: usize = 20;
+    /// The letters of an ISO 3166-1 alpha-2 country code.
+    pub const COUNTRY_CODE_LEN: usize = 2;
 
     /// Checks every field; an empty optional line counts as absent.
     ///
@@ -141,7 +143,8 @@ impl Address {
 }
 
 fn parse_country(code: &str) -> Result<(), InvalidValue> {
-    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+    if code.len() == Address::COUNTRY_CODE_LEN && CharacterRule::UPPER_CASE_LETTERS.allows_all(code)
+    {
         Ok(())
     } else {
         Err(InvalidValue::new(

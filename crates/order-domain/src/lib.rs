@@ -33,7 +33,7 @@ pub use service::{
     ReadFeedError, ReadOrderError, RelayError, RelayPolicy, RelayRound,
 };
 pub use values::{
-    BoundedText, CancellationReason, Carrier, Currency, CustomerId, IdempotencyKey, InvalidValue,
-    Money, OrderId, PaymentReference, ProductId, Quantity, RequestFingerprint, RequestId, StoreId,
-    TrackingNumber,
+    BoundedText, CancellationReason, Carrier, CharacterRule, Currency, CustomerId, IdempotencyKey,
+    InvalidValue, Money, OrderId, PaymentReference, ProductId, Quantity, RequestFingerprint,
+    RequestId, StoreId, TrackingNumber,
 };

@@ -55,18 +55,70 @@ impl fmt::Display for OrderId {
     }
 }
 
-/// The opaque identifiers other services own share one shape: 1–64 characters from
-/// `[A-Za-z0-9._:-]`, which keeps them safe in URLs, logs and headers.
-///
-/// An id of dots alone is refused: as a URL path segment (`/customers/..`) it would name
-/// another resource of the service it is sent to.
+/// Which characters a kind of text may hold, and which of them make it more than
+/// filler: text of allowed characters none of which is significant is refused (blank
+/// text; an id of dots alone). The parsers check text by these, and the HTTP layer
+/// builds its JSON Schema patterns from them, so that the two say the same.
+#[derive(Debug, Clone, Copy)]
+pub struct CharacterRule {
+    /// Whether the text may hold `c` at all.
+    pub allows: fn(char) -> bool,
+    /// Whether `c` is more than filler; the text must hold at least one such.
+    pub is_significant: fn(char) -> bool,
+}
+
+impl CharacterRule {
+    /// Text a person wrote (an address line, a reason): any character but a control
+    /// character; not blank.
+    pub const PERSON_TEXT: CharacterRule = CharacterRule {
+        allows: |c| !c.is_control(),
+        is_significant: |c| !c.is_whitespace(),
+    };
+
+    /// The opaque identifiers other services own: `[A-Za-z0-9._:-]`, which keeps them
+    /// safe in URLs, logs and headers. An id of dots alone is refused: as a URL path
+    /// segment (`/customers/..`) it would name another resource of the service it is
+    /// sent to.
+    pub const OPAQUE_ID: CharacterRule = CharacterRule {
+        allows: |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'),
+        is_significant: |c| c != '.',
+    };
+
+    /// Visible ASCII, `!` to `~`.
+    pub const VISIBLE_ASCII: CharacterRule = CharacterRule {
+        allows: |c| c.is_ascii_graphic(),
+        is_significant: |_| true,
+    };
+
+    /// Upper-case ASCII letters, as in a code such as `US`.
+    pub const UPPER_CASE_LETTERS: CharacterRule = CharacterRule {
+        allows: |c| c.is_ascii_uppercase(),
+        is_significant: |_| true,
+    };
+
+    /// Whether `text` holds only allowed characters.
+    pub fn allows_all(self, text: &str) -> bool {
+        text.chars().all(self.allows)
+    }
+
+    /// Whether `text` holds a significant character.
+    pub fn finds_significant(self, text: &str) -> bool {
+        text.chars().any(self.is_significant)
+    }
+}
+
+/// The longest opaque identifier, in characters.
+const OPAQUE_ID_MAX_LEN: usize = 64;
+
+/// The opaque identifiers other services own share one shape: 1–64 characters of
+/// [`CharacterRule::OPAQUE_ID`], not dots alone.
 fn parse_opaque_id(text: &str) -> Result<(), InvalidValue> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-    if !(1..=64).contains(&text.len()) || !text.chars().all(allowed) {
+    let rule = CharacterRule::OPAQUE_ID;
+    if !(1..=OPAQUE_ID_MAX_LEN).contains(&text.len()) || !rule.allows_all(text) {
         Err(InvalidValue::new(
             "must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_', ':' and '-'",
         ))
-    } else if text.chars().all(|c| c == '.') {
+    } else if !rule.finds_significant(text) {
         Err(InvalidValue::new("must not be dots alone"))
     } else {
         Ok(())
@@ -80,6 +132,11 @@ macro_rules! opaque_id {
         pub struct $name(String);
 
         impl $name {
+            /// The longest identifier, in characters.
+            pub const MAX_LEN: usize = OPAQUE_ID_MAX_LEN;
+            /// The characters an identifier may hold.
+            pub const CHARACTERS: CharacterRule = CharacterRule::OPAQUE_ID;
+
             /// Parses an identifier: 1–64 characters from `[A-Za-z0-9._:-]`.
             ///
             /// # Errors
@@ -190,20 +247,59 @@ impl fmt::Display for Money {
     }
 }
 
-/// An ISO 4217 currency code: three upper-case letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An ISO 4217 currency code: three upper-case letters. A new order takes an active
+/// code ([`Currency::parse`]); an order placed in a code ISO has withdrawn since keeps
+/// it ([`Currency::parse_stored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
+
+/// A code written out, for the list below.
+const fn code(text: &str) -> Currency {
+    let letters = text.as_bytes();
+    Currency([letters[0], letters[1], letters[2]])
+}
+
+macro_rules! codes {
+    ($($code:ident)*) => { &[$(code(stringify!($code))),*] };
+}
 
 impl Currency {
     /// US dollars, the currency of an order that names none.
     pub const USD: Currency = Currency(*b"USD");
 
-    /// Parses a code such as `EUR`.
+    /// The active codes, in alphabetical order: ISO 4217 List One (currencies, funds
+    /// and precious metals) as published on 2026-01-01. When ISO amends the list, so
+    /// is this; orders placed in a withdrawn code stay readable.
+    pub const ACTIVE: &'static [Currency] = codes!(
+        AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN
+        BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD
+        EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+        IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD
+        MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD
+        OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE
+        SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI
+        UYU UYW UZS VED VES VND VUV WST XAD XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD
+        XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG
+    );
+
+    /// Parses a code for a new order, such as `EUR`.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] unless the text is one of the [`Currency::ACTIVE`] codes.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse_stored(text)
+            .ok()
+            .filter(|currency| Self::ACTIVE.binary_search(currency).is_ok())
+            .ok_or_else(|| InvalidValue::new("must be an active ISO 4217 code, such as USD or EUR"))
+    }
+
+    /// Reads the code an order was stored with: any three upper-case letters, since a
+    /// code ISO has withdrawn since still names the currency the order was placed in.
     ///
     /// # Errors
     /// [`InvalidValue`] unless the text is exactly three upper-case ASCII letters.
-    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+    pub fn parse_stored(text: &str) -> Result<Self, InvalidValue> {
         match <[u8; 3]>::try_from(text.as_bytes()) {
             Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
             _ => Err(InvalidValue::new(
@@ -219,11 +315,12 @@ impl Currency {
     }
 }
 
+/// How a stored event reads its order's currency.
 impl TryFrom<String> for Currency {
     type Error = InvalidValue;
 
     fn try_from(code: String) -> Result<Self, InvalidValue> {
-        Self::parse(&code)
+        Self::parse_stored(&code)
     }
 }
 
@@ -244,6 +341,8 @@ impl fmt::Display for Currency {
 pub struct Quantity(u32);
 
 impl Quantity {
+    /// The fewest units one line may order.
+    pub const MIN: u32 = 1;
     /// The most units one line may order.
     pub const MAX: u32 = 1000;
 
@@ -254,9 +353,11 @@ impl Quantity {
     pub fn new(quantity: i64) -> Result<Self, InvalidValue> {
         u32::try_from(quantity)
             .ok()
-            .filter(|q| (1..=Self::MAX).contains(q))
+            .filter(|q| (Self::MIN..=Self::MAX).contains(q))
             .map(Self)
-            .ok_or_else(|| InvalidValue::new(format!("must be from 1 to {}", Self::MAX)))
+            .ok_or_else(|| {
+                InvalidValue::new(format!("must be from {} to {}", Self::MIN, Self::MAX))
+            })
     }
 
     /// The number of units.
@@ -266,15 +367,16 @@ impl Quantity {
 }
 
 /// Free text a person wrote (an address line, a city): not blank, no control
-/// characters, at most `max` characters.
+/// characters ([`CharacterRule::PERSON_TEXT`]), at most `max` characters.
 pub(crate) fn parse_text(text: &str, max: usize) -> Result<(), InvalidValue> {
-    if text.trim().is_empty() {
+    let rule = CharacterRule::PERSON_TEXT;
+    if !rule.finds_significant(text) {
         Err(InvalidValue::new("must not be blank"))
     } else if text.chars().count() > max {
         Err(InvalidValue::new(format!(
             "must be at most {max} characters"
         )))
-    } else if text.chars().any(char::is_control) {
+    } else if !rule.allows_all(text) {
         Err(InvalidValue::new("must not contain control characters"))
     } else {
         Ok(())
@@ -287,6 +389,9 @@ pub(crate) fn parse_text(text: &str, max: usize) -> Result<(), InvalidValue> {
 pub struct BoundedText<const MAX: usize>(String);
 
 impl<const MAX: usize> BoundedText<MAX> {
+    /// The longest text, in characters.
+    pub const MAX_CHARS: usize = MAX;
+
     /// Checks the text.
     ///
     /// # Errors
@@ -333,6 +438,14 @@ pub type CancellationReason = BoundedText<500>;
 pub struct PaymentReference(String);
 
 impl PaymentReference {
+    /// The longest reference, in characters.
+    pub const MAX_CHARS: usize = 128;
+    /// How many digits in a row make a reference look like a card number (card numbers
+    /// are 12 to 19 digits; a longer run holds one too).
+    pub const CARD_NUMBER_DIGITS: usize = 12;
+    /// What may stand between the digits of a card number as people write it.
+    pub const DIGIT_SEPARATORS: [char; 2] = [' ', '-'];
+
     /// Checks a reference.
     ///
     /// # Errors
@@ -341,7 +454,7 @@ impl PaymentReference {
     /// included), the shape of a card number. The message never repeats the value.
     pub fn parse(text: impl Into<String>) -> Result<Self, InvalidValue> {
         let text = text.into();
-        parse_text(&text, 128)?;
+        parse_text(&text, Self::MAX_CHARS)?;
         if looks_like_card_number(&text) {
             return Err(InvalidValue::new(
                 "must be the payment provider's token, never a card number",
@@ -370,17 +483,17 @@ impl From<PaymentReference> for String {
     }
 }
 
-/// Whether `text` holds a run of 12 or more digits, possibly split by spaces or
-/// dashes (card numbers are 12–19 digits; a longer run holds one too).
+/// Whether `text` holds a run of [`PaymentReference::CARD_NUMBER_DIGITS`] or more
+/// digits, possibly split by [`PaymentReference::DIGIT_SEPARATORS`].
 fn looks_like_card_number(text: &str) -> bool {
     let mut digits = 0;
     for c in text.chars() {
         if c.is_ascii_digit() {
             digits += 1;
-            if digits >= 12 {
+            if digits >= PaymentReference::CARD_NUMBER_DIGITS {
                 return true;
             }
-        } else if c != ' ' && c != '-' {
+        } else if !PaymentReference::DIGIT_SEPARATORS.contains(&c) {
             digits = 0;
         }
     }
@@ -392,13 +505,18 @@ fn looks_like_card_number(text: &str) -> bool {
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// The longest key, in characters.
+    pub const MAX_LEN: usize = 255;
+    /// The characters a key may hold.
+    pub const CHARACTERS: CharacterRule = CharacterRule::VISIBLE_ASCII;
+
     /// Parses a key.
     ///
     /// # Errors
     /// [`InvalidValue`] when the key is empty, longer than 255 characters, or has a
     /// character outside visible ASCII (`!` to `~`).
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        if (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()) {
+        if (1..=Self::MAX_LEN).contains(&text.len()) && Self::CHARACTERS.allows_all(text) {
             Ok(Self(text.to_owned()))
         } else {
             Err(InvalidValue::new(
@@ -508,14 +626,40 @@ mod tests {
     }
 
     #[test]
-    fn currency_is_three_upper_case_letters() {
+    fn a_new_order_takes_an_active_iso_4217_code() {
         assert_eq!(
             Currency::parse("EUR").map(|c| c.to_string()),
             Ok("EUR".into())
         );
-        assert!(Currency::parse("eur").is_err());
-        assert!(Currency::parse("EURO").is_err());
-        assert!(Currency::parse("E1R").is_err());
+        for active in ["USD", "JPY", "XCG", "ZWG", "XAU"] {
+            assert!(Currency::parse(active).is_ok(), "{active}");
+        }
+        for refused in ["XYZ", "eur", "EURO", "E1R", "", "HRK", "ANG", "BGN"] {
+            assert!(Currency::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_stored_order_keeps_a_code_iso_has_withdrawn_since() {
+        assert_eq!(
+            Currency::parse_stored("HRK").map(|c| c.to_string()),
+            Ok("HRK".into())
+        );
+        assert!(Currency::parse_stored("hrk").is_err());
+        let read: Result<Currency, _> = serde_json::from_str("\"HRK\"");
+        assert!(read.is_ok(), "events keep their currency");
+    }
+
+    #[test]
+    fn the_active_codes_are_sorted_distinct_codes_of_three_letters() {
+        assert_eq!(Currency::ACTIVE.len(), 178);
+        assert!(Currency::ACTIVE.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(
+            Currency::ACTIVE
+                .iter()
+                .all(|code| Currency::parse_stored(code.as_str()) == Ok(*code))
+        );
+        assert!(Currency::ACTIVE.contains(&Currency::USD));
     }
 
     #[test]

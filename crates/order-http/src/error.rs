@@ -11,8 +11,6 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::openapi;
-
 /// One problem with one field (or query parameter, or header) of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -48,11 +46,12 @@ struct Details {
     retry_after_seconds: Option<u64>,
     allow: Option<String>,
     www_authenticate: Option<&'static str>,
+    etag: Option<String>,
 }
 
 /// An error, as RFC 9457 `application/problem+json`. Clients branch on `code`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = openapi::problem_example)]
+#[schema(example = problem_example)]
 pub struct Problem<'a> {
     /// `urn:order-service:problem:<code>`.
     #[serde(rename = "type")]
@@ -67,6 +66,21 @@ pub struct Problem<'a> {
     /// One entry per offending field, parameter or header, when there are any.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+}
+
+/// An example problem: a placement with two invalid fields.
+fn problem_example() -> serde_json::Value {
+    serde_json::json!({
+        "type": "urn:order-service:problem:validation_failed",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": "One or more fields are invalid; see errors.",
+        "code": "validation_failed",
+        "errors": [
+            {"field": "items[0].quantity", "message": "must be from 1 to 1000"},
+            {"field": "status", "message": "is not a field of this request"}
+        ]
+    })
 }
 
 impl ApiError {
@@ -85,6 +99,7 @@ impl ApiError {
             retry_after_seconds: None,
             allow: None,
             www_authenticate: None,
+            etag: None,
         }))
     }
 
@@ -366,6 +381,12 @@ impl ApiError {
         )
     }
 
+    /// The same error, carrying the resource's current `ETag`.
+    pub fn with_etag(mut self, etag: String) -> Self {
+        self.0.etag = Some(etag);
+        self
+    }
+
     /// 422 `amount_mismatch`.
     pub fn amount_mismatch(expected: i64) -> Self {
         Self::new(
@@ -443,6 +464,9 @@ impl ResponseError for ApiError {
         }
         if let Some(challenge) = self.0.www_authenticate {
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Some(etag) = &self.0.etag {
+            response.insert_header((header::ETAG, etag.as_str()));
         }
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
     }

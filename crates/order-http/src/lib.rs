@@ -7,6 +7,7 @@ mod caller;
 pub mod config;
 mod error;
 mod events;
+mod json_schema;
 mod metrics;
 mod openapi;
 mod request_context;

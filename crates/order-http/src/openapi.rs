@@ -1,28 +1,26 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations and the wire types' `ToSchema` derives, and served at `/openapi.json`;
-//! the browsable page at `/docs` reads it. Lists of values (statuses, actions, payment
-//! methods) come from the domain's own lists, so the document cannot drift from the
-//! rules the endpoints enforce.
+//! the browsable page at `/docs` reads it, and `GET /` points to both. The document
+//! depends on the routes it
+//! describes, never the other way round: the schemas of the domain's values live in
+//! `json_schema`, and `startup` mounts the document beside the routes.
 
 use std::sync::LazyLock;
 
-use actix_web::HttpResponse;
-use order_domain::{Action, OrderStatus, PaymentMethod};
-use serde_json::{Value, json};
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, Type,
-};
-use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, OpenApi as Document, RefOr, Required, ResponseBuilder,
-};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::{HeaderBuilder, OpenApi as Document, RefOr, Required};
+use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{FieldError, Problem};
+use crate::json_schema;
 use crate::routes::events;
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
-use crate::routes::orders::{self, requests, view};
+use crate::routes::orders::{self, documentation, requests, view};
+use crate::routes::{RouteLabel, method_not_allowed, resource};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,18 +34,19 @@ use crate::routes::orders::{self, requests, view};
         orders::place::place_order,
         orders::list::list_orders,
         orders::read::get_order,
-        orders::read::order_history,
-        orders::change::parse_payment,
-        orders::change::parse_shipping,
-        orders::change::parse_tracking,
-        orders::change::parse_confirm_payment,
-        orders::change::parse_confirm_delivery,
-        orders::change::parse_cancel,
+        orders::read::get_order_history,
+        orders::change::update_payment,
+        orders::change::update_shipping,
+        orders::change::set_tracking,
+        orders::change::confirm_payment,
+        orders::change::confirm_delivery,
+        orders::change::cancel_order,
         orders::change::delete_order,
         events::list_events,
-        operations::live,
-        operations::ready,
-        operations::metrics,
+        operations::get_liveness,
+        operations::get_readiness,
+        operations::get_metrics,
+        get_index,
     ),
     components(schemas(
         view::OrderView,
@@ -76,17 +75,22 @@ use crate::routes::orders::{self, requests, view};
         requests::CancelRequest,
         Problem,
         FieldError,
+        json_schema::OrderStatus,
+        json_schema::PageSize,
+        json_schema::IdempotencyKey,
         Liveness,
         Readiness,
         DatabaseHealth,
         UpstreamHealth,
+        Index,
     )),
     tags(
         (name = "orders", description = "Placing, reading and changing orders"),
         (name = "events", description = "What happened to every order, in commit order"),
         (name = "operations", description = "Probes and metrics for operators"),
+        (name = "documentation", description = "Where this API's documentation is"),
     ),
-    modifiers(&EveryChange, &EveryResponse),
+    modifiers(&EveryResponse),
 )]
 struct ApiDoc;
 
@@ -97,135 +101,75 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 });
 
+/// Where the document is served.
+const DOCUMENT_PATH: &str = "/openapi.json";
+/// Where the browsable page is.
+const PAGE_PATH: &str = "/docs/";
+
+/// Mounts `/`, `/openapi.json` and the browsable page, `/docs/`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            resource("/")
+                .route(web::get().to(get_index))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            resource(DOCUMENT_PATH)
+                .route(web::get().to(serve_document))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(web::redirect("/docs", PAGE_PATH))
+        .service(
+            web::scope("/docs")
+                .app_data(RouteLabel(DOCS_PAGE_ROUTE))
+                .service(browsable_page()),
+        );
+}
+
+/// The route of the page and its assets in logs and metrics: one label for them all,
+/// not the pattern that routes them (`/{_:.*}`).
+const DOCS_PAGE_ROUTE: &str = "/docs/{file}";
+
+/// What `GET /` answers: where this API's documentation is.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ServiceIndex)]
+struct Index {
+    /// The browsable API page.
+    #[schema(example = "/docs/")]
+    docs: &'static str,
+    /// The OpenAPI document.
+    #[schema(example = "/openapi.json")]
+    openapi: &'static str,
+}
+
+/// Where this API's documentation is: for a person who opens the service's address, the
+/// browsable page; for a tool, the OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "getIndex",
+    tag = "documentation",
+    responses((status = 200, description = "Where the documentation is", body = Index))
+)]
+async fn get_index() -> HttpResponse {
+    HttpResponse::Ok().json(Index {
+        docs: PAGE_PATH,
+        openapi: DOCUMENT_PATH,
+    })
+}
+
 /// `GET /openapi.json`: the OpenAPI document of this API.
-pub async fn serve_document() -> HttpResponse {
+async fn serve_document() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(DOCUMENT.as_str())
 }
 
 /// `/docs/`: the browsable API page (Swagger UI), its assets served by the service
-/// itself, reading `/openapi.json`.
-pub fn browsable_page() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"]))
-}
-
-/// What every change of an order shares, added to each operation that changes one
-/// (`PUT`, `POST` and `DELETE` under `/v1/orders/{id}`): the order's id in the path,
-/// `If-Match`, and the problems any change may answer besides its own.
-struct EveryChange;
-
-impl Modify for EveryChange {
-    fn modify(&self, openapi: &mut Document) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            if !path.starts_with("/v1/orders/{id}") {
-                continue;
-            }
-            for operation in [&mut item.put, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
-            {
-                let parameters = operation.parameters.get_or_insert_with(Vec::new);
-                // A handler that takes the id as an argument has it declared already,
-                // with less said of it: one declaration of a parameter is allowed.
-                parameters.retain(|parameter| {
-                    !matches!(parameter, RefOr::T(declared)
-                        if declared.name == "id" && declared.parameter_in == ParameterIn::Path)
-                });
-                parameters.extend([
-                    RefOr::T(order_id_parameter()),
-                    RefOr::T(if_match_parameter()),
-                ]);
-                let has_body = operation.request_body.is_some();
-                let mut shared = vec![
-                    (
-                        "400",
-                        if has_body {
-                            "malformed_request (not a JSON object); invalid_parameter (If-Match \
-                             invalid or given twice; a query parameter, since this endpoint \
-                             takes none)"
-                        } else {
-                            "invalid_parameter (If-Match invalid or given twice; a query \
-                             parameter, since this endpoint takes none)"
-                        },
-                    ),
-                    ("404", "order_not_found"),
-                    (
-                        "412",
-                        "precondition_failed: the order is not at the If-Match version; nothing changed",
-                    ),
-                    (
-                        "503",
-                        "service_unavailable: the database cannot be reached; nothing changed",
-                    ),
-                ];
-                if has_body {
-                    shared.push(("413", "payload_too_large: the body is over 64 KiB"));
-                }
-                for (status, description) in shared {
-                    let mut response = problem(description);
-                    if status == "503" {
-                        let seconds = HeaderBuilder::new()
-                            .schema(Some(
-                                ObjectBuilder::new().schema_type(Type::Integer).build(),
-                            ))
-                            .description(Some("Seconds to wait before retrying"))
-                            .build();
-                        response
-                            .headers
-                            .insert("Retry-After".to_owned(), RefOr::T(seconds));
-                    }
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert(RefOr::T(response));
-                }
-            }
-        }
-    }
-}
-
-fn order_id_parameter() -> Parameter {
-    ParameterBuilder::new()
-        .name("id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some("The order's id"))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
-        ))
-        .build()
-}
-
-fn if_match_parameter() -> Parameter {
-    ParameterBuilder::new()
-        .name("If-Match")
-        .parameter_in(ParameterIn::Header)
-        .required(Required::False)
-        .description(Some(
-            "The order's ETag (\"3\"): the change applies only to that version, else 412 \
-             precondition_failed. `*` or absent: any version.",
-        ))
-        .schema(Some(string()))
-        .build()
-}
-
-/// A problem+json response.
-fn problem(description: &str) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/problem+json",
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    "Problem",
-                ))))
-                .build(),
-        )
-        .build()
+/// itself, reading `/openapi.json`. Mounted under `/docs`.
+fn browsable_page() -> SwaggerUi {
+    SwaggerUi::new("/{_:.*}").config(Config::new([DOCUMENT_PATH]))
 }
 
 /// What every operation shares: the `X-Request-Id` header both ways, and a 500 that
@@ -240,8 +184,7 @@ impl Modify for EveryResponse {
                 .description(Some("The request's id: the client's, or a generated one"))
                 .build()
         };
-        let mut internal_error =
-            problem("internal_error: the service failed; the cause is logged under the request id");
+        let mut internal_error = documentation::internal_error();
         internal_error
             .headers
             .insert("X-Request-Id".to_owned(), RefOr::T(request_id()));
@@ -290,96 +233,4 @@ fn request_id_parameter() -> Parameter {
 
 fn string() -> Object {
     ObjectBuilder::new().schema_type(Type::String).build()
-}
-
-fn one_of(names: impl IntoIterator<Item = &'static str>) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(names))
-        .build()
-}
-
-fn or_null(names: impl IntoIterator<Item = &'static str>) -> Object {
-    ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::Array(vec![
-            Type::String,
-            Type::Null,
-        ]))
-        .enum_values(Some(
-            names
-                .into_iter()
-                .map(Value::from)
-                .chain([Value::Null])
-                .collect::<Vec<_>>(),
-        ))
-        .build()
-}
-
-/// An order's status: one of the domain's statuses.
-pub fn status() -> Object {
-    one_of(OrderStatus::ALL.map(OrderStatus::as_str))
-}
-
-/// A status, or `null`.
-pub fn nullable_status() -> Object {
-    or_null(OrderStatus::ALL.map(OrderStatus::as_str))
-}
-
-/// The actions an order's status allows, from the domain's actions.
-pub fn allowed_actions() -> ArrayBuilder {
-    ArrayBuilder::new().items(one_of(Action::ALL.map(Action::as_str)))
-}
-
-/// A payment method: one of the domain's methods.
-pub fn payment_method() -> Object {
-    one_of(PaymentMethod::ALL.map(PaymentMethod::as_str))
-}
-
-/// A payment method, or `null`.
-pub fn nullable_payment_method() -> Object {
-    or_null(PaymentMethod::ALL.map(PaymentMethod::as_str))
-}
-
-/// The spec's example order.
-pub fn order_example() -> Value {
-    json!({
-        "id": "0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
-        "storeId": "store-1",
-        "customerId": "cust-1",
-        "status": "pending",
-        "currency": "USD",
-        "items": [
-            {"productId": "prod-1", "quantity": 1, "unitPrice": 1000, "lineTotal": 1000},
-            {"productId": "prod-2", "quantity": 2, "unitPrice": 1000, "lineTotal": 2000}
-        ],
-        "itemsTotal": 3000,
-        "shippingCost": 500,
-        "taxAmount": 300,
-        "totalAmount": 3800,
-        "shippingAddress": {"line1": "1234 Elm St", "line2": "Suite 100", "city": "Springfield",
-                            "region": "IL", "postalCode": "62701", "country": "US"},
-        "payment": null,
-        "shipment": null,
-        "cancellation": null,
-        "refund": null,
-        "allowedActions": ["update-payment", "update-shipping", "confirm-payment", "cancel", "delete"],
-        "version": 1,
-        "createdAt": "2026-11-24T04:00:00.000000Z",
-        "updatedAt": "2026-11-24T04:00:00.000000Z"
-    })
-}
-
-/// An example problem: a placement with two invalid fields.
-pub fn problem_example() -> Value {
-    json!({
-        "type": "urn:order-service:problem:validation_failed",
-        "title": "Validation failed",
-        "status": 422,
-        "detail": "One or more fields are invalid; see errors.",
-        "code": "validation_failed",
-        "errors": [
-            {"field": "items[0].quantity", "message": "must be from 1 to 1000"},
-            {"field": "status", "message": "is not a field of this request"}
-        ]
-    })
 }

@@ -42,7 +42,7 @@ impl FromRequest for CurrentRequestId {
 }
 
 /// The pattern of the route that answered: its label when the route has one (ours
-/// do), else found by routing the path again (the API page's assets), else `unmatched`.
+/// do), else found by routing the path again (the `/docs` redirect), else `unmatched`.
 fn route_of(request: &HttpRequest) -> Cow<'static, str> {
     match request.app_data::<RouteLabel>() {
         Some(RouteLabel(pattern)) => Cow::Borrowed(pattern),

@@ -24,6 +24,7 @@ use crate::auth::{self, Gate};
 use crate::config::Config;
 use crate::events::CloudEvents;
 use crate::metrics::Metrics;
+use crate::openapi;
 use crate::request_context::request_context;
 use crate::routes::{self, Operations, Upstream};
 
@@ -78,6 +79,7 @@ impl Application {
                 .wrap(from_fn(auth::guard))
                 .wrap(from_fn(request_context))
                 .configure(routes::configure)
+                .configure(openapi::configure)
         })
         // actix counts whole seconds: round up, or a timeout under a second would
         // cut off the requests in flight at once.

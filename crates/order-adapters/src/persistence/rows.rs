@@ -232,7 +232,7 @@ pub(crate) fn order_from_rows(row: OrderRow, items: Vec<ItemRow>) -> anyhow::Res
         store_id: StoreId::parse(row.store_id)?,
         customer_id: CustomerId::parse(row.customer_id)?,
         status: OrderStatus::parse(&row.status)?,
-        currency: Currency::parse(&row.currency)?,
+        currency: Currency::parse_stored(&row.currency)?,
         lines,
         shipping_cost: Money::from_minor_units(row.shipping_cost)?,
         tax_amount: Money::from_minor_units(row.tax_amount)?,

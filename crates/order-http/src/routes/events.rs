@@ -8,11 +8,15 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::caller::CurrentCaller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::events::CloudEvent;
+use crate::routes::orders::documentation::FeedProblems;
 use crate::routes::repository_error;
 
 const PARAMETERS: &[&str] = &["after", "limit"];
+
+/// Why an `after` that is not a position is refused.
+pub(crate) const INVALID_AFTER: &str = "must be a position (a whole number from 0) or now";
 
 /// The events of every order, in commit order: start with `after=0` (or `after=now`
 /// for only what comes next) and keep passing `nextAfter` to see every event once, in
@@ -20,6 +24,7 @@ const PARAMETERS: &[&str] = &["after", "limit"];
 #[utoipa::path(
     get,
     path = "/v1/events",
+    operation_id = "listEvents",
     tag = "events",
     params(
         ("after" = Option<String>, Query, description = "A position from an earlier page's `nextAfter`; `0` (the default) starts at the oldest event kept, `now` at the end"),
@@ -27,14 +32,7 @@ const PARAMETERS: &[&str] = &["after", "limit"];
     ),
     responses(
         (status = 200, description = "A page of events; `nextAfter` is where the next starts", body = EventFeed),
-        (status = 400, description = "invalid_parameter: an unknown, repeated or invalid parameter, named in errors[]",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden: only operators (orders:admin) read the feed when authentication is on",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "events_expired: the events after `after` are no longer kept; start again from 0",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "service_unavailable: the database cannot be reached",
-         body = Problem, content_type = "application/problem+json"),
+        FeedProblems,
     )
 )]
 pub async fn list_events(
@@ -119,9 +117,11 @@ fn parse_query(query_string: &str) -> Result<(FeedStart, FeedPageSize), ApiError
             start = match value.as_str() {
                 "now" => FeedStart::End,
                 "0" => FeedStart::Oldest,
-                position => FeedStart::After(position.parse().map_err(|_| {
-                    invalid("must be a position (a whole number from 0) or now".into())
-                })?),
+                position => FeedStart::After(
+                    position
+                        .parse()
+                        .map_err(|_| invalid(INVALID_AFTER.into()))?,
+                ),
             };
         } else {
             let limit = value

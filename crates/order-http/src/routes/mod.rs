@@ -11,11 +11,10 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use order_domain::{Action, RepositoryError, UpstreamUnavailable};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
+use order_domain::{RepositoryError, UpstreamUnavailable};
 
 use crate::error::ApiError;
-use crate::openapi;
 
 /// The route's pattern, kept on its resource so that logs and metrics can label a
 /// request without routing it a second time.
@@ -23,7 +22,7 @@ use crate::openapi;
 pub struct RouteLabel(pub &'static str);
 
 /// A resource at `path`, labelled with it.
-fn resource(path: &'static str) -> actix_web::Resource {
+pub(crate) fn resource(path: &'static str) -> actix_web::Resource {
     web::resource(path).app_data(RouteLabel(path))
 }
 
@@ -44,44 +43,38 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(
             resource("/v1/orders/{id}/history")
-                .route(web::get().to(orders::order_history))
+                .route(web::get().to(orders::get_order_history))
                 .default_service(method_not_allowed("GET")),
         )
         .service(action(
             "/v1/orders/{id}/payment",
             Method::PUT,
-            Action::UpdatePayment,
-            orders::parse_payment,
+            orders::update_payment,
         ))
         .service(action(
             "/v1/orders/{id}/shipping",
             Method::PUT,
-            Action::UpdateShipping,
-            orders::parse_shipping,
+            orders::update_shipping,
         ))
         .service(action(
             "/v1/orders/{id}/shipment/tracking",
             Method::PUT,
-            Action::SetTracking,
-            orders::parse_tracking,
+            orders::set_tracking,
         ))
         .service(action(
             "/v1/orders/{id}/confirm-payment",
             Method::POST,
-            Action::ConfirmPayment,
-            orders::parse_confirm_payment,
+            orders::confirm_payment,
         ))
         .service(action(
             "/v1/orders/{id}/confirm-delivery",
             Method::POST,
-            Action::ConfirmDelivery,
-            orders::parse_confirm_delivery,
+            orders::confirm_delivery,
         ))
         .service(action(
             "/v1/orders/{id}/cancel",
             Method::POST,
-            Action::Cancel,
-            orders::parse_cancel,
+            orders::cancel_order,
         ))
         .service(
             resource("/v1/events")
@@ -90,48 +83,37 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(
             resource("/health/live")
-                .route(web::get().to(operations::live))
+                .route(web::get().to(operations::get_liveness))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
             resource("/health/ready")
-                .route(web::get().to(operations::ready))
+                .route(web::get().to(operations::get_readiness))
                 .default_service(method_not_allowed("GET")),
         )
         .service(
             resource("/metrics")
-                .route(web::get().to(operations::metrics))
+                .route(web::get().to(operations::get_metrics))
                 .default_service(method_not_allowed("GET")),
         )
-        .service(
-            resource("/openapi.json")
-                .route(web::get().to(openapi::serve_document))
-                .default_service(method_not_allowed("GET")),
-        )
-        .service(web::redirect("/docs", "/docs/"))
-        .service(openapi::browsable_page())
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::route_not_found())
         }));
 }
 
-/// A business action on an order: one method, a body parsed into its command.
-fn action(
-    path: &'static str,
-    method: Method,
-    action: Action,
-    parse: orders::ParseCommand,
-) -> actix_web::Resource {
+/// A business action on an order: one method, one handler.
+fn action<F, Args>(path: &'static str, method: Method, handler: F) -> actix_web::Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
     resource(path)
-        .route(
-            web::route()
-                .method(method.clone())
-                .to(orders::changing(action, parse)),
-        )
+        .route(web::route().method(method.clone()).to(handler))
         .default_service(method_not_allowed(method.as_str()))
 }
 
-fn method_not_allowed(allow: &str) -> actix_web::Route {
+pub(crate) fn method_not_allowed(allow: &str) -> actix_web::Route {
     let allow = allow.to_owned();
     web::to(move || {
         let error = ApiError::method_not_allowed(allow.clone());

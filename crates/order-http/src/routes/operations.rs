@@ -101,10 +101,11 @@ pub struct Readiness {
 #[utoipa::path(
     get,
     path = "/health/live",
+    operation_id = "getLiveness",
     tag = "operations",
     responses((status = 200, description = "The process is up", body = Liveness))
 )]
-pub async fn live() -> HttpResponse {
+pub async fn get_liveness() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(Liveness { status: "up" })
@@ -114,13 +115,14 @@ pub async fn live() -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/health/ready",
+    operation_id = "getReadiness",
     tag = "operations",
     responses(
         (status = 200, description = "Ready for traffic", body = Readiness),
         (status = 503, description = "Not ready: the database is down or its migrations are pending", body = Readiness),
     )
 )]
-pub async fn ready(operations: web::Data<Operations>) -> HttpResponse {
+pub async fn get_readiness(operations: web::Data<Operations>) -> HttpResponse {
     let checked = tokio::time::timeout(READINESS_TIMEOUT, operations.database.readiness()).await;
     let database = match checked {
         Ok(Ok(found)) => DatabaseHealth {
@@ -181,6 +183,7 @@ pub async fn ready(operations: web::Data<Operations>) -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "getMetrics",
     tag = "operations",
     responses((
         status = 200,
@@ -189,7 +192,7 @@ pub async fn ready(operations: web::Data<Operations>) -> HttpResponse {
         body = String
     ))
 )]
-pub async fn metrics(
+pub async fn get_metrics(
     operations: web::Data<Operations>,
     service: web::Data<OrderService>,
 ) -> HttpResponse {

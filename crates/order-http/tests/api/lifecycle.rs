@@ -367,7 +367,13 @@ async fn if_match_applies_a_change_only_to_that_version(backend: Backend) -> Tes
             .json(&json!({"reason": "duplicate"}))
             .send()
     };
-    assert_problem(cancel("\"2\"").await?, 412, "precondition_failed", &[]).await?;
+    let stale = cancel("\"2\"").await?;
+    assert_eq!(
+        stale.headers()["etag"],
+        "\"1\"",
+        "a 412 says which version the order is at"
+    );
+    assert_problem(stale, 412, "precondition_failed", &[]).await?;
     assert_problem(cancel("2").await?, 400, "invalid_parameter", &["If-Match"]).await?;
     let given_twice = app
         .client

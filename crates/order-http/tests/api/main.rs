@@ -21,3 +21,4 @@ mod payments;
 mod place_order;
 mod read_orders;
 mod resilience;
+mod schema_agreement;

@@ -58,43 +58,70 @@ fn response_schema(document: &Value, method: &str, path: &str, status: u16) -> S
     name
 }
 
-/// Every operation of the spec, and the statuses its answers may have.
-const OPERATIONS: &[(&str, &str, &[u16])] = &[
-    ("post", "/v1/orders", &[201, 400, 409, 413, 422, 503]),
-    ("get", "/v1/orders", &[200, 400, 503]),
-    ("get", "/v1/orders/{id}", &[200, 400, 404, 503]),
-    ("get", "/v1/orders/{id}/history", &[200, 400, 404, 503]),
+/// Every operation of the spec: its method, path, `operationId` (what a generated
+/// client names its method) and the statuses its answers may have.
+const OPERATIONS: &[(&str, &str, &str, &[u16])] = &[
+    (
+        "post",
+        "/v1/orders",
+        "placeOrder",
+        &[201, 400, 409, 413, 422, 503],
+    ),
+    ("get", "/v1/orders", "listOrders", &[200, 400, 503]),
+    ("get", "/v1/events", "listEvents", &[200, 400, 410, 503]),
+    ("get", "/v1/orders/{id}", "getOrder", &[200, 400, 404, 503]),
+    (
+        "get",
+        "/v1/orders/{id}/history",
+        "getOrderHistory",
+        &[200, 400, 404, 503],
+    ),
     (
         "put",
         "/v1/orders/{id}/payment",
+        "updatePayment",
         &[200, 400, 404, 409, 412, 413, 422, 503],
     ),
     (
         "put",
         "/v1/orders/{id}/shipping",
+        "updateShipping",
         &[200, 400, 404, 409, 412, 413, 422, 503],
     ),
     (
         "put",
         "/v1/orders/{id}/shipment/tracking",
+        "setTracking",
         &[200, 400, 404, 409, 412, 413, 422, 503],
     ),
     (
         "post",
         "/v1/orders/{id}/confirm-payment",
+        "confirmPayment",
         &[200, 400, 404, 409, 412, 413, 422, 503],
     ),
     (
         "post",
         "/v1/orders/{id}/confirm-delivery",
+        "confirmDelivery",
         &[200, 400, 404, 409, 412, 413, 422, 503],
     ),
     (
         "post",
         "/v1/orders/{id}/cancel",
+        "cancelOrder",
         &[200, 400, 404, 409, 412, 413, 422, 503],
     ),
-    ("delete", "/v1/orders/{id}", &[204, 400, 404, 409, 412, 503]),
+    (
+        "delete",
+        "/v1/orders/{id}",
+        "deleteOrder",
+        &[204, 400, 404, 409, 412, 503],
+    ),
+    ("get", "/health/live", "getLiveness", &[200]),
+    ("get", "/health/ready", "getReadiness", &[200, 503]),
+    ("get", "/metrics", "getMetrics", &[200]),
+    ("get", "/", "getIndex", &[200]),
 ];
 
 fn parameter_names(operation: &Value) -> Vec<String> {
@@ -121,9 +148,13 @@ async fn the_document_lists_every_operation_with_its_headers_and_problems(
             .starts_with("3.1"),
         "OpenAPI 3.1"
     );
-    for (method, path, statuses) in OPERATIONS {
+    for (method, path, operation_id, statuses) in OPERATIONS {
         let operation = &document["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is missing");
+        assert_eq!(
+            operation["operationId"], *operation_id,
+            "{method} {path}: operationId"
+        );
         let responses = &operation["responses"];
         for status in statuses.iter().chain(&[500]) {
             let response = &responses[status.to_string()];
@@ -132,7 +163,7 @@ async fn the_document_lists_every_operation_with_its_headers_and_problems(
                 response["headers"]["X-Request-Id"].is_object(),
                 "{method} {path} {status}: X-Request-Id"
             );
-            if *status >= 400 {
+            if *status >= 400 && path.starts_with("/v1/") {
                 assert!(
                     response["content"]["application/problem+json"].is_object(),
                     "{method} {path} {status}: not problem+json"
@@ -156,7 +187,7 @@ async fn the_document_lists_every_operation_with_its_headers_and_problems(
             count,
             "{method} {path}: a parameter declared twice"
         );
-        if *method != "get" && *path != "/v1/orders" {
+        if *method != "get" && path.starts_with("/v1/orders/") {
             assert!(
                 parameters.contains(&"If-Match".to_owned()),
                 "{method} {path}: If-Match"
@@ -182,12 +213,20 @@ async fn the_document_lists_every_operation_with_its_headers_and_problems(
         );
     }
     assert!(place["responses"]["503"]["headers"]["Retry-After"].is_object());
-    for operation in ["/health/live", "/health/ready", "/metrics"] {
-        assert!(
-            document["paths"][operation]["get"].is_object(),
-            "{operation}"
-        );
-    }
+    // The document has no operation besides these: each is listed, named, once.
+    let documented: Vec<String> = document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|operations| operations.values())
+        .filter_map(|operation| operation["operationId"].as_str().map(str::to_owned))
+        .collect();
+    let mut expected: Vec<&str> = OPERATIONS.iter().map(|(.., id, _)| *id).collect();
+    let mut documented: Vec<&str> = documented.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    documented.sort_unstable();
+    assert_eq!(documented, expected);
     Ok(())
 }
 
@@ -214,6 +253,43 @@ async fn every_example_fits_its_schema(backend: Backend) -> TestResult {
     wrong["status"] = json!("pending");
     wrong["payment"] = json!({"method": "cash"});
     assert!(!order.is_valid(&wrong));
+    Ok(())
+}
+
+/// Each problem answer of each operation shows an example of every code it may carry,
+/// with its own status: the page does not show one 422 for every error.
+async fn every_problem_answer_shows_examples_of_its_own_status(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let document = document(&app).await?;
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().cloned().unwrap_or_default() {
+        for (method, operation) in operations.as_object().cloned().unwrap_or_default() {
+            let responses = operation["responses"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for (status, response) in responses {
+                let problem = &response["content"]["application/problem+json"];
+                if !problem.is_object() {
+                    continue;
+                }
+                let examples = problem["examples"].as_object().cloned().unwrap_or_default();
+                assert!(!examples.is_empty(), "{method} {path} {status}: no example");
+                for (code, example) in examples {
+                    let value = &example["value"];
+                    assert_fits(&document, "Problem", value)?;
+                    assert_eq!(
+                        value["status"].to_string(),
+                        status,
+                        "{method} {path} {code}"
+                    );
+                    assert_eq!(value["code"], code.as_str(), "{method} {path} {status}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} problem examples");
     Ok(())
 }
 
@@ -342,9 +418,30 @@ async fn the_api_page_is_served_with_its_assets_by_the_service_itself(
     Ok(())
 }
 
+/// A person who opens the service's address is pointed to the API page.
+async fn the_root_points_to_the_api_page_and_the_document(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let root = app.get("/").await?;
+    assert_eq!(root.status(), StatusCode::OK);
+    let index: Value = root.json().await?;
+    assert_eq!(index, json!({"docs": "/docs/", "openapi": "/openapi.json"}));
+    for link in ["docs", "openapi"] {
+        let linked = app.get(index[link].as_str().unwrap_or_default()).await?;
+        assert_eq!(linked.status(), StatusCode::OK, "{link}");
+    }
+    let document = document(&app).await?;
+    assert_fits(&document, "ServiceIndex", &index)?;
+    let posted = app.client.post(app.url("/")).send().await?;
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(posted.headers()["allow"], "GET");
+    Ok(())
+}
+
 order_adapters::on_both_backends!(
     the_document_lists_every_operation_with_its_headers_and_problems,
     every_example_fits_its_schema,
+    every_problem_answer_shows_examples_of_its_own_status,
     the_service_answers_as_its_document_says,
     the_api_page_is_served_with_its_assets_by_the_service_itself,
+    the_root_points_to_the_api_page_and_the_document,
 );

@@ -282,10 +282,32 @@ async fn unknown_paths_share_one_route_label(backend: Backend) -> TestResult {
     Ok(())
 }
 
+async fn the_api_page_and_its_assets_share_one_route_label(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    for asset in ["", "swagger-ui.css", "swagger-ui-bundle.js"] {
+        assert_eq!(
+            app.get(&format!("/docs/{asset}")).await?.status(),
+            StatusCode::OK
+        );
+    }
+    let metrics = scrape(&app).await?;
+    assert_eq!(
+        sample(
+            &metrics,
+            "orders_http_requests_total{method=\"GET\",route=\"/docs/{file}\",status=\"200\"}"
+        ),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("{_:"), "the routing pattern is no label");
+    Ok(())
+}
+
 order_adapters::on_both_backends!(
     liveness_answers_while_the_process_is_up,
     readiness_reports_the_database_and_each_upstream_circuit,
     an_open_circuit_shows_in_readiness_and_metrics_without_making_the_instance_unready,
     every_operation_of_the_spec_is_counted_and_timed_by_route_and_status,
     unknown_paths_share_one_route_label,
+    the_api_page_and_its_assets_share_one_route_label,
 );

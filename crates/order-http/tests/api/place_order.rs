@@ -72,6 +72,29 @@ async fn a_given_address_and_currency_and_matching_totals_are_taken(
     Ok(())
 }
 
+/// The error text promises ISO 4217: three upper-case letters that name no currency, or
+/// one ISO has withdrawn, are refused.
+async fn a_currency_that_is_not_an_active_iso_4217_code_is_refused(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    for code in ["XYZ", "HRK"] {
+        let mut body = order_body();
+        body["currency"] = json!(code);
+        let problem = assert_problem(
+            app.place(&body).await?,
+            422,
+            "validation_failed",
+            &["currency"],
+        )
+        .await?;
+        assert_eq!(
+            problem["errors"][0]["message"],
+            "must be an active ISO 4217 code, such as USD or EUR"
+        );
+    }
+    assert_eq!(app.upstream_calls(&app.customers, "GET", "/").await, 0);
+    Ok(())
+}
+
 async fn the_reservation_names_the_order_and_carries_the_request_id(
     backend: Backend,
 ) -> TestResult {
@@ -371,6 +394,7 @@ async fn a_customer_without_an_address_needs_one_in_the_request(backend: Backend
 order_adapters::on_both_backends!(
     placing_an_order_returns_201_with_server_computed_totals_location_and_etag,
     a_given_address_and_currency_and_matching_totals_are_taken,
+    a_currency_that_is_not_an_active_iso_4217_code_is_refused,
     the_reservation_names_the_order_and_carries_the_request_id,
     every_invalid_field_is_named_in_one_422,
     a_wrong_total_is_named_beside_the_problems_of_unrelated_fields,

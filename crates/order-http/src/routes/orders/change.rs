@@ -1,140 +1,276 @@
 //! The business actions on an order: payment, shipping address, tracking, payment and
-//! delivery confirmation, cancellation, and soft deletion. Each is a body parser in
-//! front of the one use case `OrderService::change_order`.
+//! delivery confirmation, cancellation, and soft deletion. Each handler reads its body
+//! into a command for the one use case `OrderService::change_order`.
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{Handler, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::DateTime;
 use order_domain::{
-    Action, BoundedText, Caller, ChangeOrderError, CommandError, Money, OrderCommand, OrderService,
-    PaymentDetails, PaymentMethod, PaymentMismatch, PaymentReference,
+    Action, BoundedText, Caller, ChangeOrderError, CommandError, Money, Order, OrderCommand,
+    OrderId, OrderService, PaymentDetails, PaymentMethod, PaymentMismatch, PaymentReference,
 };
 use serde_json::{Map, Value};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use crate::body::{Fields, JsonObject};
 use crate::caller::CurrentCaller;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError};
 use crate::request_context::CurrentRequestId;
+use crate::routes::orders::documentation::{
+    self, ChangeProblems, ChangedOrder, ConfirmDeliveryRefusals, ConfirmPaymentRefusals,
+    DeleteProblems,
+};
 use crate::routes::orders::place::parse_address;
-use crate::routes::orders::read::order_id;
+use crate::routes::orders::read::{OrderPath, order_id};
 use crate::routes::orders::requests::{
     CancelRequest, ConfirmDeliveryRequest, ConfirmPaymentRequest, SetTrackingRequest,
     UpdatePaymentRequest, UpdateShippingRequest,
 };
-use crate::routes::orders::view::{OrderView, order_response};
+use crate::routes::orders::view::{etag, order_response};
 use crate::routes::{NoQuery, dependency_error, repository_error, single_header};
 
 const IF_MATCH: &str = "If-Match";
 
-/// Reads a request body into the command it asks for, or every problem with it.
-pub type ParseCommand = fn(&Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>>;
+/// What a change of an order takes from its request besides the body: the service, the
+/// order's id as the path has it, the request itself (for `If-Match`), its id and its
+/// caller. A query string is refused here, before the body is read.
+pub struct OrderToChange {
+    service: web::Data<OrderService>,
+    path: OrderPath,
+    request: HttpRequest,
+    request_id: CurrentRequestId,
+    caller: Caller,
+}
 
-type ChangeArgs = (
-    web::Data<OrderService>,
-    web::Path<String>,
-    NoQuery,
-    HttpRequest,
-    CurrentRequestId,
-    CurrentCaller,
-    JsonObject,
-);
+impl FromRequest for OrderToChange {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
 
-/// The handler of `action`, whose body `parse` reads; it answers 200 with the order.
-pub fn changing(
-    action: Action,
-    parse: ParseCommand,
-) -> impl Handler<ChangeArgs, Output = Result<HttpResponse, ApiError>> {
-    move |service: web::Data<OrderService>,
-          path: web::Path<String>,
-          _: NoQuery,
-          request: HttpRequest,
-          request_id: CurrentRequestId,
-          CurrentCaller(caller): CurrentCaller,
-          JsonObject(body): JsonObject| async move {
-        let command = parse(&body).map_err(ApiError::validation);
-        let requested = Requested {
-            caller: &caller,
-            request: &request,
-            request_id: &request_id,
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let extract = |payload: &mut Payload| -> Result<Self, actix_web::Error> {
+            NoQuery::from_request(req, payload).into_inner()?;
+            let service = req
+                .app_data::<web::Data<OrderService>>()
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::internal(&std::io::Error::other(
+                        "the order service is not in the app's data",
+                    ))
+                })?;
+            Ok(Self {
+                service,
+                path: OrderPath::from_request(req, payload).into_inner()?,
+                request: req.clone(),
+                request_id: CurrentRequestId::from_request(req, payload).into_inner()?,
+                caller: CurrentCaller::from_request(req, payload).into_inner()?.0,
+            })
         };
-        let order = change(&service, &path, requested, action, command).await?;
-        Ok(order_response(StatusCode::OK, &order))
+        ready(extract(payload))
     }
 }
 
-/// Who asks for a change, and how.
-struct Requested<'a> {
-    caller: &'a Caller,
-    request: &'a HttpRequest,
-    request_id: &'a CurrentRequestId,
+/// The order's id and `If-Match`, as the document describes them.
+impl IntoParams for OrderToChange {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![documentation::order_id(), documentation::if_match()]
+    }
+}
+
+impl OrderToChange {
+    /// Takes `action` with the command the body asked for (or reports the body's
+    /// problems), and answers 200 with the order as changed.
+    async fn answer(
+        self,
+        action: Action,
+        command: Result<OrderCommand, Vec<FieldError>>,
+    ) -> Result<HttpResponse, ApiError> {
+        let order = self
+            .apply(action, command.map_err(ApiError::validation))
+            .await?;
+        Ok(order_response(StatusCode::OK, &order))
+    }
+
+    /// Takes `action` with `command`. An order the caller cannot change at all (gone,
+    /// not its to change, deleted) says so before the problems of a body: no body would
+    /// change it.
+    async fn apply(
+        &self,
+        action: Action,
+        command: Result<OrderCommand, ApiError>,
+    ) -> Result<Order, ApiError> {
+        let id = order_id(&self.path.0)?;
+        let expected_version = if_match(&self.request)?;
+        let command = match command {
+            Ok(command) => command,
+            Err(invalid) => {
+                self.service
+                    .ensure_changeable(&self.caller, id, action)
+                    .await
+                    .map_err(change_error)?;
+                return Err(invalid);
+            }
+        };
+        match self
+            .service
+            .change_order(
+                &self.caller,
+                id,
+                command,
+                expected_version,
+                &self.request_id.0,
+            )
+            .await
+        {
+            Err(ChangeOrderError::PreconditionFailed) => Err(self.precondition_failed(id).await),
+            changed => changed.map_err(change_error),
+        }
+    }
+
+    /// 412, with the order's `ETag` as it is now, so that the client can decide again
+    /// without reading the order first. Should the order be gone by then, or the
+    /// database fail, the 412 goes without it.
+    async fn precondition_failed(&self, id: OrderId) -> ApiError {
+        let refused = ApiError::precondition_failed();
+        match self.service.get_order(&self.caller, id).await {
+            Ok(order) => refused.with_etag(etag(&order)),
+            Err(_) => refused,
+        }
+    }
+}
+
+/// Give or replace the payment details, while the order is pending. The status stays.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/payment",
+    operation_id = "updatePayment",
+    tag = "orders",
+    request_body = UpdatePaymentRequest,
+    params(OrderToChange),
+    responses(ChangedOrder, ChangeProblems)
+)]
+pub async fn update_payment(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order
+        .answer(Action::UpdatePayment, parse_payment(&body))
+        .await
+}
+
+/// Change the shipping address, while the order is pending or processing.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/shipping",
+    operation_id = "updateShipping",
+    tag = "orders",
+    request_body = UpdateShippingRequest,
+    params(OrderToChange),
+    responses(ChangedOrder, ChangeProblems)
+)]
+pub async fn update_shipping(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order
+        .answer(Action::UpdateShipping, parse_shipping(&body))
+        .await
+}
+
+/// Set the shipment's tracking: ships a processing order; on a shipped order, corrects it (status and shippedAt stay).
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{id}/shipment/tracking",
+    operation_id = "setTracking",
+    tag = "orders",
+    request_body = SetTrackingRequest,
+    params(OrderToChange),
+    responses(ChangedOrder, ChangeProblems)
+)]
+pub async fn set_tracking(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order
+        .answer(Action::SetTracking, parse_tracking(&body))
+        .await
+}
+
+/// The payment went through: a pending order moves to processing.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm-payment",
+    operation_id = "confirmPayment",
+    tag = "orders",
+    request_body = ConfirmPaymentRequest,
+    params(OrderToChange),
+    responses(ChangedOrder, ChangeProblems, ConfirmPaymentRefusals)
+)]
+pub async fn confirm_payment(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order
+        .answer(Action::ConfirmPayment, parse_confirm_payment(&body))
+        .await
+}
+
+/// The customer received the order: a shipped order moves to delivered.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm-delivery",
+    operation_id = "confirmDelivery",
+    tag = "orders",
+    request_body = ConfirmDeliveryRequest,
+    params(OrderToChange),
+    responses(ChangedOrder, ChangeProblems, ConfirmDeliveryRefusals)
+)]
+pub async fn confirm_delivery(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order
+        .answer(Action::ConfirmDelivery, parse_confirm_delivery(&body))
+        .await
+}
+
+/// Cancel a pending or processing order; its stock reservation is released.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    operation_id = "cancelOrder",
+    tag = "orders",
+    request_body = CancelRequest,
+    params(OrderToChange),
+    responses(ChangedOrder, ChangeProblems)
+)]
+pub async fn cancel_order(
+    order: OrderToChange,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    order.answer(Action::Cancel, parse_cancel(&body)).await
 }
 
 /// Soft-delete a pending or canceled order; a pending order's stock reservation is released. The order is kept, with its deletion time; afterwards GET is 404 and every mutation 409 order_deleted.
 #[utoipa::path(
     delete,
     path = "/v1/orders/{id}",
+    operation_id = "deleteOrder",
     tag = "orders",
+    params(OrderToChange),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "invalid_transition (allowed while pending or canceled) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
+        DeleteProblems,
     )
 )]
-pub async fn delete_order(
-    service: web::Data<OrderService>,
-    path: web::Path<String>,
-    _: NoQuery,
-    request: HttpRequest,
-    request_id: CurrentRequestId,
-    CurrentCaller(caller): CurrentCaller,
-) -> Result<HttpResponse, ApiError> {
-    let requested = Requested {
-        caller: &caller,
-        request: &request,
-        request_id: &request_id,
-    };
-    change(
-        &service,
-        &path,
-        requested,
-        Action::Delete,
-        Ok(OrderCommand::Delete),
-    )
-    .await?;
+pub async fn delete_order(order: OrderToChange) -> Result<HttpResponse, ApiError> {
+    order
+        .apply(Action::Delete, Ok(OrderCommand::Delete))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn change(
-    service: &OrderService,
-    path: &str,
-    requested: Requested<'_>,
-    action: Action,
-    command: Result<OrderCommand, ApiError>,
-) -> Result<order_domain::Order, ApiError> {
-    let id = order_id(path)?;
-    let expected_version = if_match(requested.request)?;
-    let command = match command {
-        Ok(command) => command,
-        Err(invalid) => {
-            // An order the caller cannot change at all (gone, not its to change,
-            // deleted) says so first: no body would change it.
-            service
-                .ensure_changeable(requested.caller, id, action)
-                .await
-                .map_err(change_error)?;
-            return Err(invalid);
-        }
-    };
-    service
-        .change_order(
-            requested.caller,
-            id,
-            command,
-            expected_version,
-            &requested.request_id.0,
-        )
-        .await
-        .map_err(change_error)
 }
 
 /// `If-Match: "<version>"` as given in `ETag`; `*` (or no header) matches any version.
@@ -174,6 +310,7 @@ fn change_error(error: ChangeOrderError) -> ApiError {
             ApiError::payment_not_verified(mismatches.iter().map(payment_mismatch).collect())
         }
         ChangeOrderError::DependencyUnavailable(unavailable) => dependency_error(&unavailable),
+        // Answered with the current ETag by `OrderToChange::precondition_failed`.
         ChangeOrderError::PreconditionFailed => ApiError::precondition_failed(),
         ChangeOrderError::Contention => ApiError::concurrent_update(),
         ChangeOrderError::Repository(error) => repository_error(error),
@@ -237,22 +374,7 @@ fn payment_reference(
         .and_then(|value| fields.parse(name, PaymentReference::parse(value), errors))
 }
 
-/// Give or replace the payment details, while the order is pending. The status stays.
-#[utoipa::path(
-    put,
-    path = "/v1/orders/{id}/payment",
-    tag = "orders",
-    request_body = UpdatePaymentRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["method", "reference"], &mut errors);
@@ -273,22 +395,7 @@ pub fn parse_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fiel
     finish(errors, command)
 }
 
-/// Change the shipping address, while the order is pending or processing.
-#[utoipa::path(
-    put,
-    path = "/v1/orders/{id}/shipping",
-    tag = "orders",
-    request_body = UpdateShippingRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["shippingAddress"], &mut errors);
@@ -303,22 +410,7 @@ pub fn parse_shipping(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fie
     finish(errors, address.map(OrderCommand::UpdateShippingAddress))
 }
 
-/// Set the shipment's tracking: ships a processing order; on a shipped order, corrects it (status and shippedAt stay).
-#[utoipa::path(
-    put,
-    path = "/v1/orders/{id}/shipment/tracking",
-    tag = "orders",
-    request_body = SetTrackingRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while processing or shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["carrier", "trackingNumber"], &mut errors);
@@ -333,22 +425,7 @@ pub fn parse_tracking(body: &Map<String, Value>) -> Result<OrderCommand, Vec<Fie
     finish(errors, command)
 }
 
-/// The payment went through: a pending order moves to processing.
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/confirm-payment",
-    tag = "orders",
-    request_body = ConfirmPaymentRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field); amount_mismatch: amount is not the order's totalAmount",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["paymentReference", "amount"], &mut errors);
@@ -365,22 +442,7 @@ pub fn parse_confirm_payment(body: &Map<String, Value>) -> Result<OrderCommand, 
     finish(errors, command)
 }
 
-/// The customer received the order: a shipped order moves to delivered.
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/confirm-delivery",
-    tag = "orders",
-    request_body = ConfirmDeliveryRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while shipped) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field); deliveredAt in the future or before shippedAt",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["deliveredAt"], &mut errors);
@@ -402,22 +464,7 @@ pub fn parse_confirm_delivery(body: &Map<String, Value>) -> Result<OrderCommand,
     )
 }
 
-/// Cancel a pending or processing order; its stock reservation is released.
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/cancel",
-    tag = "orders",
-    request_body = CancelRequest,
-    responses(
-        (status = 200, description = "The order as changed", body = OrderView,
-         headers(("ETag" = String, description = "The order's new version, quoted"))),
-        (status = 409, description = "invalid_transition (allowed while pending or processing) (detail names the status and the action); order_deleted; concurrent_update (retry)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field)",
-         body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub fn parse_cancel(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
+fn parse_cancel(body: &Map<String, Value>) -> Result<OrderCommand, Vec<FieldError>> {
     let fields = Fields::of(body);
     let mut errors = Vec::new();
     fields.refuse_unknown(&["reason"], &mut errors);

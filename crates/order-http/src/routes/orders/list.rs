@@ -11,7 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::caller::CurrentCaller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::json_schema;
+use crate::routes::orders::documentation::ListProblems;
 use crate::routes::orders::read::read_error;
 use crate::routes::orders::view::OrderView;
 
@@ -23,20 +25,18 @@ const PARAMETERS: &[&str] = &["customerId", "storeId", "status", "limit", "curso
 #[utoipa::path(
     get,
     path = "/v1/orders",
+    operation_id = "listOrders",
     tag = "orders",
     params(
-        ("customerId" = Option<String>, Query, description = "Only this customer's orders"),
-        ("storeId" = Option<String>, Query, description = "Only this store's orders"),
-        ("status" = Option<String>, Query, description = "Only orders in this status: pending, processing, shipped, delivered or canceled"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Orders per page; 20 when absent"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("customerId" = Option<json_schema::CustomerId>, Query, description = "Only this customer's orders"),
+        ("storeId" = Option<json_schema::StoreId>, Query, description = "Only this store's orders"),
+        ("status" = Option<json_schema::OrderStatus>, Query, description = "Only orders in this status"),
+        ("limit" = Option<json_schema::PageSize>, Query, description = "Orders per page; 20 when absent"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page; any other text is 400"),
     ),
     responses(
         (status = 200, description = "One page; `nextCursor` is null on the last", body = OrderList),
-        (status = 400, description = "invalid_parameter: an unknown, repeated or invalid parameter, named in errors[]",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "service_unavailable: the database cannot be reached",
-         body = Problem, content_type = "application/problem+json"),
+        ListProblems,
     )
 )]
 pub async fn list_orders(

@@ -1,6 +1,7 @@
 //! The order endpoints, one module per use case.
 
 pub(crate) mod change;
+pub(crate) mod documentation;
 pub(crate) mod list;
 pub(crate) mod place;
 pub(crate) mod read;
@@ -8,9 +9,9 @@ pub(crate) mod requests;
 pub(crate) mod view;
 
 pub use change::{
-    ParseCommand, changing, delete_order, parse_cancel, parse_confirm_delivery,
-    parse_confirm_payment, parse_payment, parse_shipping, parse_tracking,
+    cancel_order, confirm_delivery, confirm_payment, delete_order, set_tracking, update_payment,
+    update_shipping,
 };
 pub use list::list_orders;
 pub use place::place_order;
-pub use read::{get_order, order_history};
+pub use read::{get_order, get_order_history};

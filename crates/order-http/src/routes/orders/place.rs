@@ -18,9 +18,11 @@ use tracing::Instrument;
 
 use crate::body::{Fields, JsonObject, write_canonical_object};
 use crate::caller::CurrentCaller;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError};
+use crate::json_schema;
 use crate::metrics::Metrics;
 use crate::request_context::CurrentRequestId;
+use crate::routes::orders::documentation::PlacementProblems;
 use crate::routes::orders::requests::PlaceOrderRequest;
 use crate::routes::orders::view::{OrderView, etag, json_content_type, location, order_response};
 use crate::routes::{NoQuery, dependency_error, repository_error, single_header};
@@ -34,13 +36,14 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 #[utoipa::path(
     post,
     path = "/v1/orders",
+    operation_id = "placeOrder",
     tag = "orders",
     request_body = PlaceOrderRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header,
-         description = "1–255 visible ASCII characters. The same key and body within 24 h \
-                        replays the first answer; the same key with another body is 422 \
-                        idempotency_key_reused. Without it, nothing is deduplicated."),
+        ("Idempotency-Key" = Option<json_schema::IdempotencyKey>, Header,
+         description = "The same key and body within 24 h replays the first answer; the \
+                        same key with another body is 422 idempotency_key_reused. Without \
+                        it, nothing is deduplicated."),
     ),
     responses(
         (status = 201, description = "Placed (or, with `Idempotent-Replayed: true`, placed before)", body = OrderView,
@@ -49,17 +52,7 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
              ("ETag" = String, description = "The order's version, quoted: \"1\""),
              ("Idempotent-Replayed" = String, description = "`true` on a replay of an earlier answer"),
          )),
-        (status = 400, description = "malformed_request (not a JSON object); invalid_parameter (Idempotency-Key invalid or given twice; a query parameter, since this endpoint takes none)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "insufficient_stock (errors[] names each short item); idempotency_request_in_progress (retry later)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "payload_too_large: the body is over 64 KiB",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed (errors[] names every field); customer_not_found; product_not_found (errors[] names each items[i].productId); idempotency_key_reused",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "dependency_unavailable (the customer or inventory service failed, timed out, or its circuit is open); service_unavailable (the database). Nothing was stored; the key can be used again.",
-         body = Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        PlacementProblems,
     )
 )]
 pub async fn place_order(

@@ -1,15 +1,44 @@
 //! `GET /v1/orders/{id}` and `GET /v1/orders/{id}/history`.
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use order_domain::{OrderId, OrderService, ReadOrderError};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::CurrentCaller;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::routes::orders::documentation::{self, ReadProblems};
 use crate::routes::orders::view::{HistoryEntryView, OrderView, order_response};
 use crate::routes::{NoQuery, repository_error};
+
+/// The order's id as the path writes it: read by `order_id` once the request's other
+/// problems are answered, since an id that names no order is a 404.
+#[derive(Debug)]
+pub struct OrderPath(pub String);
+
+impl FromRequest for OrderPath {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(
+            web::Path::<String>::from_request(req, payload)
+                .into_inner()
+                .map(|path| Self(path.into_inner())),
+        )
+    }
+}
+
+impl IntoParams for OrderPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![documentation::order_id()]
+    }
+}
 
 /// An id that is not a UUID names no order.
 pub fn order_id(path: &str) -> Result<OrderId, ApiError> {
@@ -31,22 +60,18 @@ pub fn read_error(error: ReadOrderError) -> ApiError {
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}",
+    operation_id = "getOrder",
     tag = "orders",
-    params(("id" = String, Path, format = Uuid, description = "The order's id")),
+    params(OrderPath),
     responses(
         (status = 200, description = "The order", body = OrderView,
          headers(("ETag" = String, description = "The order's version, quoted"))),
-        (status = 400, description = "invalid_parameter: a query parameter (this endpoint takes none)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "order_not_found: no such order, a deleted one, or an id that is not a UUID",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "service_unavailable: the database cannot be reached",
-         body = Problem, content_type = "application/problem+json"),
+        ReadProblems,
     )
 )]
 pub async fn get_order(
     service: web::Data<OrderService>,
-    path: web::Path<String>,
+    OrderPath(path): OrderPath,
     _: NoQuery,
     CurrentCaller(caller): CurrentCaller,
 ) -> Result<HttpResponse, ApiError> {
@@ -69,21 +94,17 @@ pub struct History {
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}/history",
+    operation_id = "getOrderHistory",
     tag = "orders",
-    params(("id" = String, Path, format = Uuid, description = "The order's id")),
+    params(OrderPath),
     responses(
         (status = 200, description = "The history", body = History),
-        (status = 400, description = "invalid_parameter: a query parameter (this endpoint takes none)",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "order_not_found: no order ever had this id",
-         body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "service_unavailable: the database cannot be reached",
-         body = Problem, content_type = "application/problem+json"),
+        ReadProblems,
     )
 )]
-pub async fn order_history(
+pub async fn get_order_history(
     service: web::Data<OrderService>,
-    path: web::Path<String>,
+    OrderPath(path): OrderPath,
     _: NoQuery,
     CurrentCaller(caller): CurrentCaller,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,34 +1,39 @@
 //! The request bodies, as the OpenAPI document describes them.
 //!
 //! The handlers read bodies field by field (`crate::body`) so that one answer names
-//! every problem; these types give the same shapes to the document. Each has an
-//! example built from the type itself, and the integration tests send every example to
-//! the API and expect it accepted, so the document and the parsers cannot drift apart.
+//! every problem; these types give the same shapes to the document. Each field's schema
+//! is the schema of the domain value that parses it (`json_schema`), so the limits the
+//! document states are those the parsers check. Each type has an example built from the
+//! type itself; the integration tests send every example to the API and expect it
+//! accepted, and send values at and beyond every stated limit and expect the service to
+//! agree with the schema, so the document and the parsers cannot drift apart.
 
+use order_domain::OrderLines;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::Ref;
+use utoipa::openapi::schema::ArrayBuilder;
 
-use crate::openapi;
+use crate::json_schema::{self, value_schema};
 
 /// A postal address.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = AddressInput)]
 pub struct AddressRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(value_type = json_schema::AddressLine)]
     line1: String,
     /// Optional; empty counts as absent.
-    #[schema(max_length = 200)]
+    #[schema(value_type = Option<json_schema::AddressLineOrEmpty>)]
     line2: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = json_schema::City)]
     city: String,
     /// Optional; empty counts as absent.
-    #[schema(max_length = 100)]
+    #[schema(value_type = Option<json_schema::RegionOrEmpty>)]
     region: Option<String>,
-    #[schema(min_length = 1, max_length = 20)]
+    #[schema(value_type = json_schema::PostalCode)]
     postal_code: String,
-    /// ISO 3166-1 alpha-2.
-    #[schema(pattern = "^[A-Z]{2}$")]
+    #[schema(value_type = json_schema::CountryCode)]
     country: String,
 }
 
@@ -50,40 +55,51 @@ impl AddressRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = OrderItemInput)]
 pub struct ItemRequest {
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    #[schema(value_type = json_schema::ProductId)]
     product_id: String,
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(value_type = json_schema::Quantity)]
     quantity: u32,
-    /// The price of one unit, in minor units.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    /// The price of one unit. `quantity × unitPrice` must not exceed 2⁵³ − 1.
+    #[schema(value_type = json_schema::Money)]
     unit_price: i64,
 }
 
+value_schema! {
+    /// An order's lines: each product once.
+    OrderItems = ArrayBuilder::new()
+        .items(Ref::from_schema_name(ItemRequest::name()))
+        .min_items(Some(1))
+        .max_items(Some(OrderLines::MAX_ITEMS));
+}
+
 /// `POST /v1/orders`. Totals are computed by the server; `itemsTotal` and
-/// `totalAmount`, when given, must equal them. Any other field is refused.
+/// `totalAmount`, when given, must equal them (and may not exceed 2⁵³ − 1). Any other
+/// field is refused.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = PlaceOrder, example = PlaceOrderRequest::example)]
 pub struct PlaceOrderRequest {
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    #[schema(value_type = json_schema::StoreId)]
     store_id: String,
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    #[schema(value_type = json_schema::CustomerId)]
     customer_id: String,
-    /// 1 to 100 lines, each product once.
-    #[schema(min_items = 1, max_items = 100)]
+    #[schema(value_type = OrderItems)]
     items: Vec<ItemRequest>,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
-    shipping_cost: i64,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    /// When absent, quoted by the shipping service when the order is placed.
+    #[schema(value_type = Option<json_schema::Money>)]
+    shipping_cost: Option<i64>,
+    #[schema(value_type = json_schema::Money)]
     tax_amount: i64,
-    /// ISO 4217; `USD` when absent.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    /// `USD` when absent.
+    #[schema(value_type = Option<json_schema::Currency>)]
     currency: Option<String>,
     /// When absent, the customer's address on file is used.
     shipping_address: Option<AddressRequest>,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    /// Σ `quantity × unitPrice`, when the client states it.
+    #[schema(value_type = Option<json_schema::Money>)]
     items_total: Option<i64>,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    /// `itemsTotal + shippingCost + taxAmount`, when the client states it.
+    #[schema(value_type = Option<json_schema::Money>)]
     total_amount: Option<i64>,
 }
 
@@ -99,7 +115,7 @@ impl PlaceOrderRequest {
             store_id: "store-1".into(),
             customer_id: "cust-1".into(),
             items: vec![item("prod-1", 1), item("prod-2", 2)],
-            shipping_cost: 500,
+            shipping_cost: Some(500),
             tax_amount: 300,
             currency: Some("USD".into()),
             shipping_address: Some(AddressRequest::example()),
@@ -114,11 +130,10 @@ impl PlaceOrderRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = UpdatePayment, example = UpdatePaymentRequest::example)]
 pub struct UpdatePaymentRequest {
-    #[schema(schema_with = openapi::payment_method)]
+    #[schema(value_type = json_schema::PaymentMethod)]
     method: String,
-    /// The payment provider's token, never a card number: 12 or more digits in a row
-    /// are refused.
-    #[schema(min_length = 1, max_length = 128)]
+    /// The payment provider's token for the means of payment.
+    #[schema(value_type = json_schema::PaymentReference)]
     reference: String,
 }
 
@@ -154,9 +169,9 @@ impl UpdateShippingRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = SetTracking, example = SetTrackingRequest::example)]
 pub struct SetTrackingRequest {
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(value_type = json_schema::Carrier)]
     carrier: String,
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(value_type = json_schema::TrackingNumber)]
     tracking_number: String,
 }
 
@@ -175,11 +190,11 @@ impl SetTrackingRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = ConfirmPayment, example = ConfirmPaymentRequest::example)]
 pub struct ConfirmPaymentRequest {
-    /// The provider's reference of the payment; never a card number.
-    #[schema(min_length = 1, max_length = 128)]
+    /// The provider's reference of the payment.
+    #[schema(value_type = json_schema::PaymentReference)]
     payment_reference: String,
     /// Must equal the order's `totalAmount` (else 422 `amount_mismatch`).
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     amount: i64,
 }
 
@@ -216,7 +231,7 @@ impl ConfirmDeliveryRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = Cancel, example = CancelRequest::example)]
 pub struct CancelRequest {
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(value_type = json_schema::CancellationReason)]
     reason: String,
 }
 

@@ -6,10 +6,10 @@ use actix_web::http::header::{self, HeaderValue};
 use chrono::{DateTime, SecondsFormat, Utc};
 use order_domain::{Actor, Address, HistoryEntry, Order};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::openapi;
+use crate::json_schema;
 
 /// RFC 3339, UTC, to the microsecond (as stored).
 pub fn timestamp(time: DateTime<Utc>) -> String {
@@ -49,14 +49,15 @@ impl<'a> From<&'a Address> for AddressView<'a> {
 #[serde(rename_all = "camelCase")]
 #[schema(as = OrderItem)]
 pub struct ItemView<'a> {
+    #[schema(value_type = json_schema::ProductId)]
     product_id: &'a str,
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(value_type = json_schema::Quantity)]
     quantity: u32,
-    /// The price of one unit, in minor units of the order's currency.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    /// The price of one unit.
+    #[schema(value_type = json_schema::Money)]
     unit_price: i64,
     /// `quantity × unitPrice`.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     line_total: i64,
 }
 
@@ -66,7 +67,7 @@ pub struct ItemView<'a> {
 #[schema(as = Payment)]
 pub struct PaymentView<'a> {
     /// `null` when the payment was confirmed without details given first.
-    #[schema(schema_with = openapi::nullable_payment_method, required = true)]
+    #[schema(schema_with = json_schema::nullable_payment_method, required = true)]
     method: Option<&'static str>,
     #[schema(required = true)]
     reference: Option<&'a str>,
@@ -119,28 +120,30 @@ pub struct RefundView {
 /// every total.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = Order, example = openapi::order_example)]
+#[schema(as = Order, example = order_example)]
 pub struct OrderView<'a> {
     #[schema(format = Uuid)]
     id: String,
+    #[schema(value_type = json_schema::StoreId)]
     store_id: &'a str,
+    #[schema(value_type = json_schema::CustomerId)]
     customer_id: &'a str,
     /// Changed only by business events.
-    #[schema(schema_with = openapi::status)]
+    #[schema(schema_with = json_schema::status)]
     status: &'static str,
     /// ISO 4217.
     #[schema(pattern = "^[A-Z]{3}$")]
     currency: String,
     items: Vec<ItemView<'a>>,
     /// Σ `lineTotal`.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     items_total: i64,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     shipping_cost: i64,
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     tax_amount: i64,
     /// `itemsTotal + shippingCost + taxAmount`.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[schema(value_type = json_schema::Money)]
     total_amount: i64,
     shipping_address: AddressView<'a>,
     #[schema(required = true)]
@@ -154,7 +157,7 @@ pub struct OrderView<'a> {
     refund: Option<RefundView>,
     /// What the order's status allows next, in this order: exactly the actions the
     /// endpoints accept now.
-    #[schema(schema_with = openapi::allowed_actions)]
+    #[schema(schema_with = json_schema::allowed_actions)]
     allowed_actions: Vec<&'static str>,
     /// Starts at 1 and grows by exactly 1 with every change; the `ETag`.
     #[schema(minimum = 1)]
@@ -163,6 +166,35 @@ pub struct OrderView<'a> {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+}
+
+/// The spec's example order.
+fn order_example() -> Value {
+    json!({
+        "id": "0192f7a0-6c1e-7cc3-9a52-3f5d2f0c7b11",
+        "storeId": "store-1",
+        "customerId": "cust-1",
+        "status": "pending",
+        "currency": "USD",
+        "items": [
+            {"productId": "prod-1", "quantity": 1, "unitPrice": 1000, "lineTotal": 1000},
+            {"productId": "prod-2", "quantity": 2, "unitPrice": 1000, "lineTotal": 2000}
+        ],
+        "itemsTotal": 3000,
+        "shippingCost": 500,
+        "taxAmount": 300,
+        "totalAmount": 3800,
+        "shippingAddress": {"line1": "1234 Elm St", "line2": "Suite 100", "city": "Springfield",
+                            "region": "IL", "postalCode": "62701", "country": "US"},
+        "payment": null,
+        "shipment": null,
+        "cancellation": null,
+        "refund": null,
+        "allowedActions": ["update-payment", "update-shipping", "confirm-payment", "cancel", "delete"],
+        "version": 1,
+        "createdAt": "2026-11-24T04:00:00.000000Z",
+        "updatedAt": "2026-11-24T04:00:00.000000Z"
+    })
 }
 
 impl<'a> From<&'a Order> for OrderView<'a> {
@@ -250,9 +282,9 @@ pub struct HistoryEntryView {
     /// `order_canceled` or `order_deleted`.
     event: &'static str,
     /// `null` for the order's first entry.
-    #[schema(schema_with = openapi::nullable_status, required = true)]
+    #[schema(schema_with = json_schema::nullable_status, required = true)]
     from_status: Option<&'static str>,
-    #[schema(schema_with = openapi::status)]
+    #[schema(schema_with = json_schema::status)]
     to_status: &'static str,
     #[schema(format = DateTime)]
     at: String,
