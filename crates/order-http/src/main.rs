@@ -1,9 +1,12 @@
-//! The order service binary: `serve` (the default), `migrate` or `check-config`, all
-//! configured from the environment.
+//! The order service binary: `serve` (the default), `migrate`, `check-config` or
+//! `token`, all configured from the environment.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use order_domain::{Principal, Scope, StoreId, Subject};
+use order_http::auth;
 use order_http::config::{self, Config};
 use order_http::startup::{Application, migrate};
 use order_http::telemetry;
@@ -30,6 +33,46 @@ enum Command {
     /// Print the effective configuration, passwords masked; exit with 2 when it is
     /// invalid.
     CheckConfig,
+    /// Print a token for trying the service as any caller, signed with
+    /// ORDERS_AUTH_HS256_SECRET for ORDERS_AUTH_ISSUER and ORDERS_AUTH_AUDIENCE (for
+    /// development: in production, the identity provider issues tokens).
+    Token(TokenArgs),
+}
+
+/// Whom the token names, and for how long.
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The caller (`sub`): with orders:customer, the customer's id.
+    #[arg(long, value_parser = parse_subject)]
+    sub: Subject,
+    /// A scope to grant; repeat for more: orders:customer, orders:store,
+    /// orders:payments, orders:fulfillment or orders:admin.
+    #[arg(long = "scope", required = true, value_parser = parse_scope)]
+    scopes: Vec<Scope>,
+    /// The store the caller works for (`store_id`), which orders:store needs.
+    #[arg(long, value_parser = parse_store)]
+    store: Option<StoreId>,
+    /// Seconds until the token expires (at most 30 days).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=MAX_TTL_SECONDS))]
+    ttl: u64,
+}
+
+/// The longest a minted token lives: a development token is not a credential to keep.
+const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+fn parse_subject(text: &str) -> Result<Subject, String> {
+    Subject::parse(text).map_err(|error| error.to_string())
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    Scope::parse(text).ok_or_else(|| {
+        let known: Vec<_> = Scope::ALL.map(Scope::as_str).into();
+        format!("must be one of {}", known.join(", "))
+    })
+}
+
+fn parse_store(text: &str) -> Result<StoreId, String> {
+    StoreId::parse(text).map_err(|error| error.to_string())
 }
 
 // The service allocates on every request; under load the system allocator took some
@@ -69,6 +112,29 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
+/// Prints the token `args` ask for; a store's scope without its store is a usage error.
+fn print_token(config: &Config, args: TokenArgs) -> ExitCode {
+    if args.scopes.contains(&Scope::Store) && args.store.is_none() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "orders:store needs --store <STORE>: the store the caller works for",
+            )
+            .exit();
+    }
+    let principal = Principal::new(args.sub, args.scopes, args.store);
+    match auth::mint(&config.auth, &principal, Duration::from_secs(args.ttl)) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("cannot mint a token: {error:#}");
+            ExitCode::from(INVALID_CONFIGURATION)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = parse_command_line().command.unwrap_or(Command::Serve);
@@ -84,6 +150,9 @@ async fn main() -> ExitCode {
             println!("{}={}", variable.name, variable.value);
         }
         return ExitCode::SUCCESS;
+    }
+    if let Command::Token(args) = command {
+        return print_token(&config, args);
     }
     telemetry::init(config.log_format, &config.log_filter);
     let outcome = match command {

@@ -5,13 +5,15 @@
 //! describes, never the other way round: the schemas of the domain's values live in
 //! `json_schema`, and `startup` mounts the document beside the routes.
 
+mod security;
+
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-use utoipa::openapi::{HeaderBuilder, OpenApi as Document, RefOr, Required};
+use utoipa::openapi::{HeaderBuilder, OpenApi as Document, PathItem, RefOr, Required};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -21,6 +23,7 @@ use crate::routes::events;
 use crate::routes::operations::{self, DatabaseHealth, Liveness, Readiness, UpstreamHealth};
 use crate::routes::orders::{self, documentation, requests, view};
 use crate::routes::{RouteLabel, method_not_allowed, resource};
+use security::Authentication;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -90,7 +93,7 @@ use crate::routes::{RouteLabel, method_not_allowed, resource};
         (name = "operations", description = "Probes and metrics for operators"),
         (name = "documentation", description = "Where this API's documentation is"),
     ),
-    modifiers(&EveryResponse),
+    modifiers(&Authentication, &EveryResponse),
 )]
 struct ApiDoc;
 
@@ -189,15 +192,7 @@ impl Modify for EveryResponse {
             .headers
             .insert("X-Request-Id".to_owned(), RefOr::T(request_id()));
         for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for operation in operations(item) {
                 operation
                     .parameters
                     .get_or_insert_with(Vec::new)
@@ -216,6 +211,18 @@ impl Modify for EveryResponse {
             }
         }
     }
+}
+
+/// The operations of a path: those of the methods the API uses.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 fn request_id_parameter() -> Parameter {

@@ -1,10 +1,12 @@
 //! The command line, as an operator uses it: `--help`, `--version`, `check-config`,
-//! `migrate`, and a bad configuration refused with the variable named.
+//! `migrate`, `token`, and a bad configuration refused with the variable named.
 
 mod process;
 
 use order_http::config::Config;
-use process::run;
+use process::{run, start_instance};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 type TestResult = anyhow::Result<()>;
 
@@ -70,7 +72,7 @@ fn check_config_prints_every_setting_with_passwords_masked() -> TestResult {
 #[test]
 fn help_lists_the_commands_and_every_variable_and_version_names_the_release() -> TestResult {
     let help = String::from_utf8(run(&["--help"], &[])?.stdout)?;
-    for command in ["serve", "migrate", "check-config"] {
+    for command in ["serve", "migrate", "check-config", "token"] {
         assert!(help.contains(command), "{command} missing in:\n{help}");
     }
     for line in [
@@ -113,5 +115,162 @@ fn migrate_applies_the_migrations_and_exits() -> TestResult {
         assert!(log.contains("\"message\":\"migrations applied\""), "{log}");
     }
     assert!(dir.path().join("orders.db").metadata()?.len() > 0);
+    Ok(())
+}
+
+#[test]
+fn open_mode_is_refused_off_loopback_unless_meant() -> TestResult {
+    let everywhere = ("ORDERS_LISTEN_ADDR", "0.0.0.0:8080");
+    let refused = run(&["serve"], &[everywhere])?;
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8(refused.stderr)?;
+    for named in [
+        "ORDERS_LISTEN_ADDR",
+        "ORDERS_AUTH_JWKS_URL",
+        "ORDERS_AUTH=off",
+    ] {
+        assert!(stderr.contains(named), "{named} missing in: {stderr}");
+    }
+    let meant = run(&["check-config"], &[everywhere, ("ORDERS_AUTH", "off")])?;
+    assert!(meant.status.success(), "{meant:?}");
+    let with_keys = run(
+        &["check-config"],
+        &[
+            everywhere,
+            ("ORDERS_AUTH_HS256_SECRET", SECRET),
+            ("ORDERS_AUTH_ISSUER", "dev"),
+            ("ORDERS_AUTH_AUDIENCE", "orders"),
+        ],
+    )?;
+    assert!(with_keys.status.success(), "{with_keys:?}");
+    Ok(())
+}
+
+const SECRET: &str = "a-development-secret-of-32-bytes-at-least";
+
+/// As the README shows: a developer mints a token with the service's own secret and
+/// calls the authenticated service with it; the service refuses a call without one.
+#[tokio::test]
+async fn a_minted_token_lets_its_caller_in_and_its_changes_name_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+    let env = [
+        ("ORDERS_DATABASE_URL", url.as_str()),
+        ("ORDERS_AUTH_HS256_SECRET", SECRET),
+        ("ORDERS_AUTH_ISSUER", "order-service-dev"),
+        ("ORDERS_AUTH_AUDIENCE", "order-service"),
+    ];
+    let instance = start_instance(&env)?;
+    let minted = run(
+        &[
+            "token",
+            "--sub",
+            "cust-1",
+            "--scope",
+            "orders:customer",
+            "--ttl",
+            "600",
+        ],
+        &env,
+    )?;
+    assert!(minted.status.success(), "{minted:?}");
+    let token = String::from_utf8(minted.stdout)?.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let client = reqwest::Client::new();
+    let orders = format!("{}/v1/orders", instance.address);
+    let anonymous = client.get(&orders).send().await?;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let body = json!({"storeId": "store-1", "customerId": "cust-1", "shippingCost": 0,
+                      "taxAmount": 0, "items": [{"productId": "prod-1", "quantity": 1, "unitPrice": 5}]});
+    let placed = client
+        .post(&orders)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    let order: Value = placed.json().await?;
+    let history: Value = client
+        .get(format!(
+            "{orders}/{}/history",
+            order["id"].as_str().unwrap_or_default()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        history["items"][0]["actor"],
+        json!({"sub": "cust-1", "scope": "orders:customer"})
+    );
+    let listed: Value = client
+        .get(&orders)
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed["items"][0]["id"], order["id"]);
+    Ok(())
+}
+
+#[test]
+fn token_refuses_what_would_mint_a_useless_token() -> TestResult {
+    let keys = [
+        ("ORDERS_AUTH_HS256_SECRET", SECRET),
+        ("ORDERS_AUTH_ISSUER", "dev"),
+        ("ORDERS_AUTH_AUDIENCE", "orders"),
+    ];
+    for (args, env, said) in [
+        (
+            &["token", "--sub", "clerk", "--scope", "orders:store"][..],
+            &keys[..],
+            "--store",
+        ),
+        (
+            &["token", "--sub", "cust-1", "--scope", "orders:everything"],
+            &keys,
+            "orders:customer, orders:store",
+        ),
+        (&["token", "--sub", "cust-1"], &keys, "--scope"),
+        (
+            &[
+                "token",
+                "--sub",
+                "cust-1",
+                "--scope",
+                "orders:admin",
+                "--ttl",
+                "0",
+            ],
+            &keys,
+            "--ttl",
+        ),
+        (
+            &["token", "--sub", "cust-1", "--scope", "orders:customer"],
+            &[],
+            "ORDERS_AUTH_HS256_SECRET",
+        ),
+    ] {
+        let output = run(args, env)?;
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8(output.stderr)?;
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+    let store = run(
+        &[
+            "token",
+            "--sub",
+            "clerk",
+            "--scope",
+            "orders:store",
+            "--store",
+            "store-1",
+        ],
+        &keys,
+    )?;
+    assert!(store.status.success(), "{store:?}");
     Ok(())
 }

@@ -10,19 +10,20 @@ mod limit;
 mod token;
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
-use order_domain::Caller;
+use order_domain::{Caller, Principal};
 
 pub use keys::{Keys, REFETCH_AT_MOST_EVERY};
 pub use limit::{MAX_CALLERS, RateLimits, Verdict};
 pub use token::{LEEWAY_SECONDS, MintedClaims, Rejected, TokenVerifier};
 
-use crate::config::Config;
+use crate::config::{AuthSettings, Config};
 use crate::error::ApiError;
 
 /// What guards the API: the token verifier (`None`: open mode) and the rate limits
@@ -108,6 +109,42 @@ impl Gate {
             }
         }
     }
+}
+
+/// A token proving `principal` for `ttl`, signed with the configured shared secret:
+/// what `order-service token` prints, for trying the service as any caller.
+///
+/// # Errors
+/// When no shared secret is configured (tokens come from the identity provider then).
+pub fn mint(
+    settings: &AuthSettings,
+    principal: &Principal,
+    ttl: Duration,
+) -> anyhow::Result<String> {
+    let (Some(secret), Some(issuer), Some(audience)) =
+        (&settings.hs256_secret, &settings.issuer, &settings.audience)
+    else {
+        anyhow::bail!(
+            "ORDERS_AUTH_HS256_SECRET, ORDERS_AUTH_ISSUER and ORDERS_AUTH_AUDIENCE must be set: \
+             tokens are minted with the shared secret, for the service that has it"
+        );
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    MintedClaims {
+        sub: principal.subject().to_string(),
+        scope: principal
+            .scopes()
+            .iter()
+            .map(|scope| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        store_id: principal.store().map(ToString::to_string),
+        iat: now,
+        exp: now.saturating_add(ttl.as_secs()),
+        iss: issuer.clone(),
+        aud: audience.clone(),
+    }
+    .sign(secret.expose())
 }
 
 /// Whom a caller's rate limit is kept for: its subject, or in open mode its address.

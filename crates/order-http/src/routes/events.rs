@@ -15,6 +15,9 @@ use crate::routes::repository_error;
 
 const PARAMETERS: &[&str] = &["after", "limit"];
 
+/// Why the feed is refused to a caller who is not an operator.
+pub(crate) const FEED_FORBIDDEN: &str = "Only operators (orders:admin) may read the event feed.";
+
 /// Why an `after` that is not a position is refused.
 pub(crate) const INVALID_AFTER: &str = "must be a position (a whole number from 0) or now";
 
@@ -45,9 +48,7 @@ pub async fn list_events(
         .read_feed(&caller, start, size)
         .await
         .map_err(|error| match error {
-            ReadFeedError::Forbidden => {
-                ApiError::forbidden("Only operators (orders:admin) may read the event feed.")
-            }
+            ReadFeedError::Forbidden => ApiError::forbidden(FEED_FORBIDDEN),
             ReadFeedError::Expired => ApiError::events_expired(),
             ReadFeedError::Repository(error) => repository_error(error),
         })?;

@@ -7,7 +7,7 @@ use order_adapters::testing::TestDatabase;
 use order_adapters::testing::owed_releases;
 use order_adapters::{CallPolicy, CircuitSettings, Database, DatabaseOptions, DatabaseUrl};
 use order_domain::{EffectPolicy, PlacementPolicy};
-use order_http::config::{Config, LogFormat};
+use order_http::config::{AuthSettings, Config, LogFormat, RateLimitSettings};
 use order_http::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -45,6 +45,9 @@ pub struct AppOptions {
     pub payment_service_url: Option<String>,
     /// Where the shipping service is; `None`: the demo directory.
     pub shipping_service_url: Option<String>,
+    /// How callers prove who they are; by default, not at all (open mode).
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
@@ -86,6 +89,8 @@ impl Default for AppOptions {
             notification_service_url: None,
             payment_service_url: None,
             shipping_service_url: None,
+            auth: AuthSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -159,6 +164,8 @@ async fn start(
         release_retry_interval: Duration::from_millis(50),
         placement_policy: options.placement,
         effect_policy: options.effects,
+        auth: options.auth,
+        rate_limit: options.rate_limit,
         ..Config::default()
     };
     let app = Application::build(&config).await?;

@@ -5,6 +5,7 @@
 #[path = "../fakes/mod.rs"]
 mod fakes;
 
+mod auth;
 mod broker;
 mod concurrency;
 mod conventions;

@@ -418,6 +418,100 @@ async fn the_api_page_is_served_with_its_assets_by_the_service_itself(
     Ok(())
 }
 
+/// Who may call each operation, as the spec's table says: a bearer token with any one
+/// of the listed scopes; the probes, metrics and documentation need none.
+async fn every_operation_of_the_api_names_the_scopes_that_allow_it(backend: Backend) -> TestResult {
+    const EVERY_SCOPE: &[&str] = &[
+        "orders:admin",
+        "orders:customer",
+        "orders:fulfillment",
+        "orders:payments",
+        "orders:store",
+    ];
+    let allowed: &[(&str, &[&str])] = &[
+        ("placeOrder", &["orders:admin", "orders:customer"]),
+        ("listOrders", EVERY_SCOPE),
+        ("getOrder", EVERY_SCOPE),
+        ("getOrderHistory", EVERY_SCOPE),
+        ("updatePayment", &["orders:admin", "orders:customer"]),
+        ("updateShipping", &["orders:admin", "orders:customer"]),
+        (
+            "setTracking",
+            &["orders:admin", "orders:fulfillment", "orders:store"],
+        ),
+        ("confirmPayment", &["orders:admin", "orders:payments"]),
+        (
+            "confirmDelivery",
+            &["orders:admin", "orders:fulfillment", "orders:store"],
+        ),
+        (
+            "cancelOrder",
+            &["orders:admin", "orders:customer", "orders:store"],
+        ),
+        ("deleteOrder", &["orders:admin"]),
+        ("listEvents", &["orders:admin"]),
+    ];
+    let app = spawn_app(backend).await?;
+    let document = document(&app).await?;
+    let scheme = &document["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+    assert_eq!(scheme["bearerFormat"], "JWT");
+    let mut seen = Vec::new();
+    for (path, operations) in document["paths"].as_object().cloned().unwrap_or_default() {
+        for (method, operation) in operations.as_object().cloned().unwrap_or_default() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let responses = &operation["responses"];
+            if !path.starts_with("/v1/") {
+                assert!(operation["security"].is_null(), "{id} needs no token");
+                assert!(responses["401"].is_null(), "{id}");
+                continue;
+            }
+            let mut scopes: Vec<&str> = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|requirement| requirement["bearer"].as_array().into_iter().flatten())
+                .filter_map(Value::as_str)
+                .collect();
+            scopes.sort_unstable();
+            let expected = allowed
+                .iter()
+                .find(|(operation, _)| *operation == id)
+                .map(|(_, scopes)| scopes.to_vec());
+            assert_eq!(Some(scopes), expected, "{method} {path}");
+            assert!(
+                responses["401"]["headers"]["WWW-Authenticate"].is_object(),
+                "{id}: 401"
+            );
+            assert!(
+                responses["429"]["headers"]["Retry-After"].is_object(),
+                "{id}: 429"
+            );
+            // A caller not known is refused before its limit is taken from; a failure
+            // of the service is documented alike for every operation.
+            for (status, response) in responses.as_object().cloned().unwrap_or_default() {
+                if status == "401" || status == "500" {
+                    continue;
+                }
+                assert!(
+                    response["headers"]["RateLimit"].is_object(),
+                    "{id} {status}: RateLimit"
+                );
+            }
+            // Reading an order another caller owns is 404, never 403.
+            let reads_one_order = matches!(id.as_str(), "getOrder" | "getOrderHistory");
+            assert_eq!(responses["403"].is_null(), reads_one_order, "{id}: 403");
+            seen.push(id);
+        }
+    }
+    assert_eq!(seen.len(), allowed.len(), "{seen:?}");
+    Ok(())
+}
+
 /// A person who opens the service's address is pointed to the API page.
 async fn the_root_points_to_the_api_page_and_the_document(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
@@ -441,6 +535,7 @@ order_adapters::on_both_backends!(
     the_document_lists_every_operation_with_its_headers_and_problems,
     every_example_fits_its_schema,
     every_problem_answer_shows_examples_of_its_own_status,
+    every_operation_of_the_api_names_the_scopes_that_allow_it,
     the_service_answers_as_its_document_says,
     the_api_page_is_served_with_its_assets_by_the_service_itself,
     the_root_points_to_the_api_page_and_the_document,

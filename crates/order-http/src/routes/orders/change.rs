@@ -293,9 +293,7 @@ fn if_match(request: &HttpRequest) -> Result<Option<u32>, ApiError> {
 fn change_error(error: ChangeOrderError) -> ApiError {
     match error {
         ChangeOrderError::NotFound => ApiError::order_not_found(),
-        ChangeOrderError::Forbidden => {
-            ApiError::forbidden("The caller's scopes do not allow this action on this order.")
-        }
+        ChangeOrderError::Forbidden => ApiError::forbidden(ACTION_FORBIDDEN),
         ChangeOrderError::Refused(CommandError::Deleted) => ApiError::order_deleted(),
         ChangeOrderError::Refused(CommandError::InvalidTransition(refusal)) => {
             ApiError::invalid_transition(refusal.to_string())
@@ -316,6 +314,9 @@ fn change_error(error: ChangeOrderError) -> ApiError {
         ChangeOrderError::Repository(error) => repository_error(error),
     }
 }
+
+/// Why a caller who sees the order may not take the action.
+pub(crate) const ACTION_FORBIDDEN: &str = "Your scopes do not allow this action on this order.";
 
 /// What differs between a payment and the order, named by the payment's field.
 fn payment_mismatch(mismatch: &PaymentMismatch) -> FieldError {

@@ -269,12 +269,15 @@ fn placement_error(error: PlaceOrderError, order: &NewOrder) -> ApiError {
             };
             ApiError::validation(vec![FieldError::new("totalAmount", problem)])
         }
-        PlaceOrderError::Forbidden => ApiError::forbidden(
-            "You may place orders for yourself only: customerId names another customer.",
-        ),
+        PlaceOrderError::Forbidden => ApiError::forbidden(PLACING_FORBIDDEN),
         PlaceOrderError::Repository(error) => repository_error(error),
     }
 }
+
+/// Why a placement is refused to a caller who may not place it.
+pub(crate) const PLACING_FORBIDDEN: &str = "Customers place orders for themselves only \
+    (customerId must be your own), operators (orders:admin) for anyone; no other scope places \
+    orders.";
 
 const ORDER_FIELDS: &[&str] = &[
     "storeId",

@@ -45,13 +45,14 @@ pub fn order_id(path: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(path).map_err(|_| ApiError::order_not_found())
 }
 
+/// Why a listing is refused to a caller who may not see what it asks for.
+pub(crate) const LISTING_FORBIDDEN: &str = "Only your own orders (or your store's) can be \
+    listed: customerId or storeId names others'.";
+
 pub fn read_error(error: ReadOrderError) -> ApiError {
     match error {
         ReadOrderError::NotFound => ApiError::order_not_found(),
-        ReadOrderError::Forbidden => ApiError::forbidden(
-            "Only your own orders (or your store's) can be listed: customerId or storeId names \
-             others.",
-        ),
+        ReadOrderError::Forbidden => ApiError::forbidden(LISTING_FORBIDDEN),
         ReadOrderError::Repository(error) => repository_error(error),
     }
 }
