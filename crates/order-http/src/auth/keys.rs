@@ -233,3 +233,51 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
         Some(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_jwk(kid: &str) -> serde_json::Value {
+        let path = format!(
+            "{}/tests/fixtures/auth/{kid}.jwk.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_jwks_file_pins_each_key_to_its_algorithm_and_leaves_out_the_rest()
+    -> anyhow::Result<()> {
+        let mut mislabeled = fixture_jwk("rsa-2");
+        mislabeled["alg"] = "ES256".into();
+        let document = serde_json::json!({"keys": [
+            fixture_jwk("rsa-1"),
+            fixture_jwk("ec-1"),
+            mislabeled,
+            {"kty": "oct", "kid": "shared", "k": "c2VjcmV0"},
+        ]});
+        let file = tempfile::NamedTempFile::new()?;
+        std::fs::write(file.path(), document.to_string())?;
+        let keys = Keys::from_file(file.path())?;
+        let keys = &keys;
+        let algorithm = |kid| async move {
+            match keys.find(Some(kid)).await {
+                KeyLookup::Found(key) => Some(key.algorithm),
+                KeyLookup::Unknown => None,
+            }
+        };
+        assert_eq!(algorithm("rsa-1").await, Some(Algorithm::RS256));
+        assert_eq!(algorithm("ec-1").await, Some(Algorithm::ES256));
+        assert_eq!(algorithm("rsa-2").await, None, "an RSA key labeled ES256");
+        assert_eq!(algorithm("shared").await, None, "a symmetric key");
+        assert!(
+            matches!(keys.find(None).await, KeyLookup::Unknown),
+            "which of two?"
+        );
+        Ok(())
+    }
+}
