@@ -11,6 +11,9 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The most `errors[]` entries one answer lists.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
 /// One problem with one field (or query parameter, or header) of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -63,8 +66,10 @@ pub struct Problem<'a> {
     detail: &'a str,
     /// Stable snake_case: `validation_failed`, `order_not_found`, `invalid_transition`, …
     code: &'a str,
-    /// One entry per offending field, parameter or header, when there are any.
+    /// One entry per offending field, parameter or header, when there are any; at
+    /// most 100, and `detail` says how many more there were.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(max_items = 100)]
     errors: &'a [FieldError],
 }
 
@@ -103,7 +108,15 @@ impl ApiError {
         }))
     }
 
-    fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+    /// Keeps at most [`MAX_LISTED_ERRORS`] entries, so that a body of thousands of
+    /// bad fields cannot make an answer many times larger than itself; `detail`
+    /// says how many were left out.
+    fn with_errors(mut self, mut errors: Vec<FieldError>) -> Self {
+        if errors.len() > MAX_LISTED_ERRORS {
+            let left_out = errors.len() - MAX_LISTED_ERRORS;
+            errors.truncate(MAX_LISTED_ERRORS);
+            self.0.detail = format!("{} {left_out} more were not listed.", self.0.detail);
+        }
         self.0.errors = errors;
         self
     }

@@ -285,6 +285,32 @@ async fn a_body_over_64_kib_is_413(backend: Backend) -> TestResult {
     Ok(())
 }
 
+async fn thousands_of_unknown_fields_are_answered_by_100_named_and_a_count(
+    backend: Backend,
+) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let mut body = order_body();
+    for n in 0..5_000 {
+        body[format!("f{n}")] = json!(0);
+    }
+    let request = body.to_string();
+    let response = app.place_text(request.clone()).await?;
+    let answer = response.text().await?;
+    let problem: Value = serde_json::from_str(&answer)?;
+    assert_eq!(problem["code"], "validation_failed");
+    let listed = problem["errors"].as_array().map_or(0, Vec::len);
+    assert_eq!(listed, 100, "errors listed in {problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("4900 more"), "detail: {detail}");
+    // An answer never outgrows the request that caused it.
+    assert!(
+        answer.len() < request.len(),
+        "{} bytes answered",
+        answer.len()
+    );
+    Ok(())
+}
+
 async fn an_unknown_customer_is_422_and_nothing_is_reserved(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     Mock::given(method("GET"))
@@ -402,6 +428,7 @@ order_adapters::on_both_backends!(
     a_whole_number_beyond_64_bits_is_out_of_range_not_fractional,
     a_body_that_is_not_a_json_object_is_400,
     a_body_over_64_kib_is_413,
+    thousands_of_unknown_fields_are_answered_by_100_named_and_a_count,
     an_unknown_customer_is_422_and_nothing_is_reserved,
     unknown_products_are_422_naming_each_item,
     short_stock_is_409_naming_each_short_item,
