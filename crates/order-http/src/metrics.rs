@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -185,12 +185,24 @@ impl Default for Metrics {
     }
 }
 
+/// The methods HTTP defines keep their name; anything else a client makes up is
+/// `other`, so that made-up methods cannot grow the number of series.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
 impl Metrics {
     /// Counts an answered request. `route` is the route's pattern
     /// (`/v1/orders/{id}`), never the raw path, so that ids do not become labels.
     pub fn request_answered(&self, method: &str, route: &str, status: u16, took: Duration) {
         let labels = RequestLabels {
-            method: method.to_owned(),
+            method: method_label(method),
             route: route.to_owned(),
             status,
         };

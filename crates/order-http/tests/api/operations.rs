@@ -282,6 +282,33 @@ async fn unknown_paths_share_one_route_label(backend: Backend) -> TestResult {
     Ok(())
 }
 
+async fn made_up_methods_share_one_method_label(backend: Backend) -> TestResult {
+    let app = spawn_app(backend).await?;
+    let client = test_client()?;
+    let long = "X".repeat(256);
+    let made_up = ["BREW", "PROPFIND", "get", long.as_str()];
+    for verb in made_up {
+        let response = client
+            .request(Method::from_bytes(verb.as_bytes())?, app.url("/v1/orders"))
+            .send()
+            .await?;
+        assert!(response.status().is_client_error(), "{verb}: {response:?}");
+    }
+    let metrics = scrape(&app).await?;
+    let methods: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("orders_http_requests_total{"))
+        .filter_map(|line| line.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(methods.contains("other"), "method labels: {metrics}");
+    assert!(
+        methods.is_subset(&["GET", "POST", "other"].into_iter().collect()),
+        "method labels: {methods:?}"
+    );
+    assert!(!metrics.contains("BREW") && !metrics.contains(&long));
+    Ok(())
+}
+
 async fn the_api_page_and_its_assets_share_one_route_label(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     for asset in ["", "swagger-ui.css", "swagger-ui-bundle.js"] {
@@ -308,6 +335,7 @@ order_adapters::on_both_backends!(
     readiness_reports_the_database_and_each_upstream_circuit,
     an_open_circuit_shows_in_readiness_and_metrics_without_making_the_instance_unready,
     every_operation_of_the_spec_is_counted_and_timed_by_route_and_status,
+    made_up_methods_share_one_method_label,
     unknown_paths_share_one_route_label,
     the_api_page_and_its_assets_share_one_route_label,
 );
