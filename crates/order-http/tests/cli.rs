@@ -38,7 +38,7 @@ fn check_config_prints_every_setting_with_passwords_masked() -> TestResult {
         &[
             (
                 "ORDERS_DATABASE_URL",
-                "postgres://app:s3cret@db.internal/orders",
+                "postgres://app:s3cret@db.internal/orders?sslmode=require&password=s3cret",
             ),
             ("ORDERS_CIRCUIT_OPEN_MS", "2500"),
         ],
@@ -48,7 +48,7 @@ fn check_config_prints_every_setting_with_passwords_masked() -> TestResult {
     assert!(!stdout.contains("s3cret"), "{stdout}");
     for line in [
         "ORDERS_LISTEN_ADDR=127.0.0.1:8080",
-        "ORDERS_DATABASE_URL=postgres://app:***@db.internal/orders",
+        "ORDERS_DATABASE_URL=postgres://app:***@db.internal/orders?sslmode=require&password=***",
         "ORDERS_CUSTOMER_SERVICE_URL=(unset: the demo directory)",
         "ORDERS_UPSTREAM_MAX_ATTEMPTS=3",
         "ORDERS_CIRCUIT_OPEN_MS=2500",

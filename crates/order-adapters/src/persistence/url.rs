@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-/// Where the orders are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the orders are kept. Its `Debug` shows the URL [masked](Self::masked).
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// An embedded SQLite file.
     Sqlite(PathBuf),
@@ -38,21 +38,57 @@ impl DatabaseUrl {
     }
 }
 
-/// `url` with the password of its user, if any, replaced by `***`: fit for logs and
-/// printed configuration.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.masked()).finish()
+    }
+}
+
+/// `url` with every credential replaced by `***`: the password of its user, and the
+/// value of any query parameter that carries one (libpq takes `password` and
+/// `sslpassword` there). Fit for logs and printed configuration.
 pub fn masked_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{authority}{}", masked_query(tail))
+}
+
+/// `path?query#fragment` with the values of credential parameters masked.
+fn masked_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((query, fragment)) => (query, format!("#{fragment}")),
+        None => (query, String::new()),
+    };
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((name, _)) if names_a_credential(name) => format!("{name}=***"),
+            _ => parameter.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}{fragment}", parameters.join("&"))
+}
+
+/// Whether a query parameter's name says it carries a secret. Broader than libpq's
+/// own list on purpose: a URL of another service may call it a token or a secret.
+fn names_a_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "secret", "token"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 #[cfg(test)]
@@ -86,5 +122,33 @@ mod tests {
         );
         assert_eq!(url("postgres://app@db/orders"), "postgres://app@db/orders");
         assert_eq!(url("postgres://db/orders"), "postgres://db/orders");
+    }
+
+    #[test]
+    fn credentials_in_the_query_are_masked() {
+        let url = |text: &str| DatabaseUrl::Postgres(text.to_owned()).masked();
+        assert_eq!(
+            url("postgres://db/orders?sslmode=require&password=s3cret"),
+            "postgres://db/orders?sslmode=require&password=***"
+        );
+        assert_eq!(
+            url("postgres://app:a@db/o?sslpassword=k&Password=b&application_name=x#f"),
+            "postgres://app:***@db/o?sslpassword=***&Password=***&application_name=x#f"
+        );
+        assert_eq!(
+            masked_url("https://hooks/notify?token=abc&x=1"),
+            "https://hooks/notify?token=***&x=1"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_a_credential() {
+        let url = DatabaseUrl::Postgres("postgres://app:s3cret@db/orders?password=other".into());
+        let shown = format!("{url:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(shown.contains("db/orders"), "{shown}");
     }
 }
