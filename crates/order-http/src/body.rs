@@ -2,6 +2,7 @@
 //! field by field so that one answer names every problem, not only the first.
 
 use std::io::Write;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -17,6 +18,18 @@ use crate::error::{ApiError, FieldError};
 /// The largest body the API takes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long a body may take to arrive once its head has; the app's data, from
+/// `ORDERS_REQUEST_BODY_TIMEOUT_MS`. Without it a client sending one byte now and then
+/// would hold its connection for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
+impl Default for BodyTimeout {
+    fn default() -> Self {
+        Self(Duration::from_secs(10))
+    }
+}
+
 /// A request body that is a JSON object.
 #[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);
@@ -31,20 +44,27 @@ impl FromRequest for JsonObject {
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<usize>().ok());
+        let BodyTimeout(timeout) = req.app_data().copied().unwrap_or_default();
         let mut payload = payload.take();
         Box::pin(async move {
             if declared_length.is_some_and(|length| length > MAX_BODY_BYTES) {
                 return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| ApiError::malformed("The body could not be read."))?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+            let read = async {
+                let mut body = BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk =
+                        chunk.map_err(|_| ApiError::malformed("The body could not be read."))?;
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            let body = tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| ApiError::request_timeout(timeout))??;
             match serde_json::from_slice(&body) {
                 Ok(Value::Object(object)) => Ok(JsonObject(object)),
                 Ok(_) => Err(ApiError::malformed("The body must be a JSON object.")),

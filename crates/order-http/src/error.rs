@@ -4,6 +4,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -248,6 +249,20 @@ impl ApiError {
         )
     }
 
+    /// 408 `request_timeout`: the body did not arrive within `limit` of its head. The
+    /// connection is closed with the answer, since the rest of the body may still come.
+    pub fn request_timeout(limit: Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            format!(
+                "The body did not arrive within {} ms of the request's head.",
+                limit.as_millis()
+            ),
+        )
+    }
+
     /// 422 `customer_not_found`.
     pub fn customer_not_found() -> Self {
         Self::new(
@@ -480,6 +495,9 @@ impl ResponseError for ApiError {
         }
         if let Some(etag) = &self.0.etag {
             response.insert_header((header::ETAG, etag.as_str()));
+        }
+        if self.0.status == StatusCode::REQUEST_TIMEOUT {
+            response.force_close();
         }
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
     }

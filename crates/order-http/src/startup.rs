@@ -21,6 +21,7 @@ use order_domain::{
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Gate};
+use crate::body::BodyTimeout;
 use crate::config::Config;
 use crate::events::CloudEvents;
 use crate::metrics::Metrics;
@@ -68,8 +69,12 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let port = listener.local_addr()?.port();
         let gate = web::Data::new(Gate::from_config(config).await?);
+        let body_timeout = BodyTimeout(config.request_body_timeout);
+        // actix limits connections per worker; the setting is for the whole process.
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let server = HttpServer::new(move || {
             App::new()
+                .app_data(body_timeout)
                 .app_data(service.clone())
                 .app_data(operations.clone())
                 .app_data(metrics.clone())
@@ -86,6 +91,8 @@ impl Application {
         .shutdown_timeout(config.shutdown_timeout.as_millis().div_ceil(1000) as u64)
         // `main` decides what a signal does: actix would force-stop on SIGINT.
         .disable_signals()
+        .workers(workers)
+        .max_connections(config.max_connections.div_ceil(workers))
         .listen(listener)?
         .run();
         tracing::info!(address = %config.listen_addr, port, "listening");

@@ -12,7 +12,8 @@ use crate::fakes::FakeUpstream;
 use crate::helpers::{AppOptions, Backend, TestResult, eventually, spawn_app_with};
 
 order_adapters::on_both_backends!(
-    placements_cut_off_at_random_points_leave_no_stock_without_an_order
+    placements_cut_off_at_random_points_leave_no_stock_without_an_order,
+    a_body_that_stalls_or_trickles_gets_408_and_the_connection_closes
 );
 
 /// How many placements are sent, and cut off.
@@ -96,5 +97,67 @@ async fn placements_cut_off_at_random_points_leave_no_stock_without_an_order(
         !fake.reservations().is_empty(),
         "some placements were stored"
     );
+    Ok(())
+}
+
+/// A placement whose head promises 1,000 bytes of body; `trickle` sends one byte of it
+/// at that interval until the service answers, or none after the first when `None`.
+async fn stalled_placement(address: &str, trickle: Option<Duration>) -> anyhow::Result<String> {
+    let head = "POST /v1/orders HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+                Content-Length: 1000\r\n\r\n{";
+    let mut stream = TcpStream::connect(address.trim_start_matches("http://")).await?;
+    stream.write_all(head.as_bytes()).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    // Holds the sending half open until aborted: dropping it would tell the service
+    // the body ended, which is a malformed body, not a stalled one.
+    let trickler = tokio::spawn(async move {
+        if let Some(every) = trickle {
+            // Stops at the first write the closed connection refuses.
+            for _ in 0..500 {
+                tokio::time::sleep(every).await;
+                if writer.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        }
+        std::future::pending::<()>().await;
+        drop(writer);
+    });
+    let mut answer = Vec::new();
+    // Everything until the service closes the connection; bounded, so a service that
+    // never answers fails the test instead of hanging it.
+    tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut answer)).await??;
+    trickler.abort();
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+async fn a_body_that_stalls_or_trickles_gets_408_and_the_connection_closes(
+    backend: Backend,
+) -> TestResult {
+    let timeout = Duration::from_millis(500);
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            request_body_timeout: timeout,
+            ..AppOptions::default()
+        },
+    )
+    .await?;
+    for trickle in [None, Some(Duration::from_millis(100))] {
+        let started = std::time::Instant::now();
+        let answer = stalled_placement(&app.address, trickle).await?;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{trickle:?}: {answer}");
+        assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        assert!(
+            started.elapsed() < timeout * 6,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(app.all_order_ids().await?.is_empty(), "nothing is stored");
     Ok(())
 }

@@ -48,6 +48,8 @@ pub struct AppOptions {
     /// How callers prove who they are; by default, not at all (open mode).
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
+    /// How long a body may take to arrive after its head.
+    pub request_body_timeout: Duration,
 }
 
 /// How long one upstream attempt may take in tests: short, so timeouts are quick.
@@ -91,6 +93,7 @@ impl Default for AppOptions {
             shipping_service_url: None,
             auth: AuthSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            request_body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -166,6 +169,7 @@ async fn start(
         effect_policy: options.effects,
         auth: options.auth,
         rate_limit: options.rate_limit,
+        request_body_timeout: options.request_body_timeout,
         ..Config::default()
     };
     let app = Application::build(&config).await?;

@@ -7,6 +7,7 @@
 //! shows each status as the service sends it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix_web::ResponseError;
 use actix_web::body::MessageBody;
@@ -170,6 +171,17 @@ fn payload_too_large() -> (u16, ResponseBuilder) {
     )
 }
 
+fn request_timeout() -> (u16, ResponseBuilder) {
+    (
+        408,
+        problem(
+            "request_timeout: the body did not arrive in time after the head \
+             (ORDERS_REQUEST_BODY_TIMEOUT_MS); the connection is closed",
+            || vec![ApiError::request_timeout(Duration::from_secs(10))],
+        ),
+    )
+}
+
 fn database_unavailable(description: &str) -> (u16, ResponseBuilder) {
     (
         503,
@@ -267,6 +279,7 @@ impl IntoResponses for ChangeProblems {
             not_found,
             conflict,
             precondition,
+            request_timeout(),
             payload_too_large(),
             (
                 422,
@@ -469,6 +482,7 @@ impl IntoResponses for PlacementProblems {
                     },
                 ),
             ),
+            request_timeout(),
             payload_too_large(),
             (
                 422,
