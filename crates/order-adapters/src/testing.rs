@@ -14,13 +14,27 @@ use crate::persistence::{Database, DatabaseUrl};
 /// The variable that names the PostgreSQL server tests may use.
 pub const POSTGRES_URL_VARIABLE: &str = "ORDERS_TEST_DATABASE_URL";
 
+/// Whether the tests run under CI (`CI` set, as CI services do, and not `false`):
+/// there a test whose database or broker is missing fails instead of skipping, so a
+/// green run never hides tests that did not run.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
+}
+
 /// The PostgreSQL server tests may use, or `None` (after saying so on stderr) when
 /// [`POSTGRES_URL_VARIABLE`] is unset and PostgreSQL tests must be skipped.
+///
+/// # Panics
+/// When it is unset [`under_ci`]: the test fails rather than pass without running.
 pub fn postgres_server() -> Option<String> {
     let url = std::env::var(POSTGRES_URL_VARIABLE)
         .ok()
         .filter(|url| !url.is_empty());
     if url.is_none() {
+        assert!(
+            !under_ci(),
+            "CI is set but {POSTGRES_URL_VARIABLE} is not: the PostgreSQL tests must run"
+        );
         eprintln!("skipping a PostgreSQL test: {POSTGRES_URL_VARIABLE} is not set");
     }
     url
