@@ -24,13 +24,18 @@ pub struct UncheckedAddress {
 
 /// The part of an address a problem was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub enum AddressField {
+    /// The first street line.
     Line1,
+    /// The optional second line.
     Line2,
+    /// The city.
     City,
+    /// The state, province or region.
     Region,
+    /// The postal code.
     PostalCode,
+    /// The ISO 3166-1 alpha-2 country code.
     Country,
 }
 

@@ -9,11 +9,14 @@ use crate::values::{CancellationReason, Carrier, Money, PaymentReference, Tracki
 /// How an order is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
 pub enum PaymentMethod {
+    /// A card payment.
     Card,
+    /// PayPal.
     Paypal,
+    /// A bank transfer.
     BankTransfer,
+    /// A gift card.
     GiftCard,
 }
 

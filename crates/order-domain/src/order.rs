@@ -47,25 +47,42 @@ pub struct SideEffects {
 /// Only persistence adapters should build one; the business rules are applied when
 /// an order changes, not when it is read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub struct OrderRecord {
+    /// The order's id.
     pub id: OrderId,
+    /// The store that sells it.
     pub store_id: StoreId,
+    /// The customer who placed it.
     pub customer_id: CustomerId,
+    /// Where it is in its life.
     pub status: OrderStatus,
+    /// The currency of every amount of the order.
     pub currency: Currency,
+    /// What was ordered, at what unit prices.
     pub lines: OrderLines,
+    /// Shipping, in minor units.
     pub shipping_cost: Money,
+    /// Tax, in minor units.
     pub tax_amount: Money,
+    /// The lines' subtotal plus shipping and tax, as computed at placement.
     pub total_amount: Money,
+    /// Where it ships to.
     pub shipping_address: Address,
+    /// The payment details, once given.
     pub payment: Option<Payment>,
+    /// The carrier and tracking number, once shipped.
     pub shipment: Option<Shipment>,
+    /// Why and when it was canceled, if it was.
     pub cancellation: Option<Cancellation>,
+    /// The refund a paid order's cancel owes, if any.
     pub refund: Option<Refund>,
+    /// Incremented by every change; the `ETag` clients send back in `If-Match`.
     pub version: u32,
+    /// When it was placed.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// When it was soft-deleted, if it was.
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

@@ -383,7 +383,8 @@ pub(crate) fn parse_text(text: &str, max: usize) -> Result<(), InvalidValue> {
     }
 }
 
-/// Text a person wrote, checked as [`parse_text`] does, at most `MAX` characters.
+/// Text a person wrote: not blank, no control characters ([`CharacterRule::PERSON_TEXT`]),
+/// at most `MAX` characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BoundedText<const MAX: usize>(String);
