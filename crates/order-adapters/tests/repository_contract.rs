@@ -70,6 +70,26 @@ order_adapters::on_both_backends!(
     one_holder_at_a_time_relays_for_a_consumer_and_its_position_holds_events_back,
 );
 
+/// A SQLite database whose writer has stopped can write nothing more until restarted:
+/// it must say so, so that liveness fails and an orchestrator restarts the process.
+#[tokio::test]
+async fn a_stopped_sqlite_writer_is_reported_as_unable_to_write() -> TestResult {
+    let test = TestDb::new(Backend::Sqlite)?;
+    assert!(test.db.can_write());
+    test.db.close().await?;
+    // `close` answers just before the writer's thread has ended.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while test.db.can_write() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the writer never said it stopped"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(test.db.readiness().await.is_err(), "not ready either");
+    Ok(())
+}
+
 fn base_time() -> DateTime<Utc> {
     DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000) + TimeDelta::microseconds(123_456)
 }

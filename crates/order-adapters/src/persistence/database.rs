@@ -75,6 +75,16 @@ impl Database {
         self.url.masked()
     }
 
+    /// Whether this process can still write: false once the SQLite writer thread has
+    /// stopped, which nothing short of a restart brings back. Always true on
+    /// PostgreSQL, whose connections are made again as needed.
+    pub fn can_write(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => sqlite.writer.is_running(),
+            Backend::Postgres(_) => true,
+        }
+    }
+
     /// Whether the database answers now and every migration this binary knows is
     /// applied (another instance may have applied them, or a newer one more).
     ///
@@ -83,7 +93,7 @@ impl Database {
     pub async fn readiness(&self) -> Result<Readiness, RepositoryError> {
         match &self.backend {
             Backend::Sqlite(sqlite) => {
-                if !sqlite.writer.is_running() {
+                if !self.can_write() {
                     return Err(RepositoryError::Unreached(anyhow!(
                         "the database writer has stopped"
                     )));

@@ -52,7 +52,8 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 /// `GET /health/live`: the process is up and serving.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Liveness {
-    /// Always `up`.
+    /// `up`; `down` when the SQLite writer has stopped, so that an orchestrator
+    /// restarts a process that could only refuse writes.
     #[schema(example = "up")]
     status: &'static str,
 }
@@ -103,12 +104,20 @@ pub struct Readiness {
     path = "/health/live",
     operation_id = "getLiveness",
     tag = "operations",
-    responses((status = 200, description = "The process is up", body = Liveness))
+    responses(
+        (status = 200, description = "The process is up", body = Liveness),
+        (status = 503, description = "The process can no longer write (its SQLite writer has stopped): restart it", body = Liveness),
+    )
 )]
-pub async fn get_liveness() -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn get_liveness(operations: web::Data<Operations>) -> HttpResponse {
+    let (mut answer, status) = if operations.database.can_write() {
+        (HttpResponse::Ok(), "up")
+    } else {
+        (HttpResponse::ServiceUnavailable(), "down")
+    };
+    answer
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(Liveness { status: "up" })
+        .json(Liveness { status })
 }
 
 /// Whether this instance can serve: its database answers and its schema is current.
