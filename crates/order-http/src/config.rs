@@ -198,6 +198,12 @@ impl Config {
                     "longest wait for a database connection before answering 503",
                     MILLIS.by_default(database.connection_timeout),
                 ),
+                write_queue: env.read(
+                    "ORDERS_DATABASE_WRITE_QUEUE",
+                    "on SQLite, most writes waiting for the one writer; past it a write is \
+                     503 with Retry-After at once, nothing stored",
+                    Whole(1..=1_000_000).by_default(database.write_queue),
+                ),
                 ..database
             },
             customer_service_url: env.read(

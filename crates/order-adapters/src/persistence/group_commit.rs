@@ -70,7 +70,7 @@ impl WriterStats {
 /// handle is dropped or [`GroupCommitWriter::close`] is called.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupCommitWriter {
-    sender: mpsc::Sender<Message>,
+    sender: mpsc::SyncSender<Message>,
     stats: Arc<WriterStats>,
     running: Arc<AtomicBool>,
 }
@@ -85,9 +85,14 @@ impl Drop for RunningGuard {
 }
 
 impl GroupCommitWriter {
-    /// Starts the writer thread on `conn`, the only connection that writes.
-    pub(crate) fn start(conn: SqliteConnection, reconnect: Connect) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel();
+    /// Starts the writer thread on `conn`, the only connection that writes, with room
+    /// for `capacity` writes waiting for it.
+    pub(crate) fn start(
+        conn: SqliteConnection,
+        reconnect: Connect,
+        capacity: usize,
+    ) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::sync_channel(capacity);
         let stats = Arc::new(WriterStats::default());
         let running = Arc::new(AtomicBool::new(true));
         let (thread_stats, guard) = (Arc::clone(&stats), RunningGuard(Arc::clone(&running)));
@@ -146,8 +151,13 @@ impl GroupCommitWriter {
             (deliver, broken)
         });
         self.sender
-            .send(Message::Write(job))
-            .map_err(|_| stopped())?;
+            .try_send(Message::Write(job))
+            .map_err(|refused| match refused {
+                mpsc::TrySendError::Full(_) => {
+                    RepositoryError::Unreached(anyhow!("the database writer's queue is full"))
+                }
+                mpsc::TrySendError::Disconnected(_) => stopped(),
+            })?;
         // A write dropped unanswered was never run: its batch could not begin.
         answered.await.unwrap_or_else(|_| {
             Err(RepositoryError::Unreached(anyhow!(
@@ -160,6 +170,8 @@ impl GroupCommitWriter {
     /// database file, and stops the writer.
     pub(crate) async fn close(&self) -> Result<(), RepositoryError> {
         let (done, closed) = oneshot::channel();
+        // Waits for room when the queue is full: the writer is emptying it, and the
+        // writes already queued must be made before the database closes.
         self.sender
             .send(Message::Close(done))
             .map_err(|_| stopped())?;
@@ -322,6 +334,10 @@ mod tests {
 
     use super::*;
 
+    /// Room for more writes than two batches hold, so that only the test of a full
+    /// queue fills it.
+    const CAPACITY: usize = 2 * MAX_BATCH;
+
     type Written = Result<(), RepositoryError>;
     type Writes = Pin<Box<dyn Future<Output = Vec<Written>>>>;
 
@@ -342,6 +358,7 @@ mod tests {
         Ok(GroupCommitWriter::start(
             open(&path)?,
             Box::new(move || open(&reopen)),
+            CAPACITY,
         )?)
     }
 
@@ -366,6 +383,11 @@ mod tests {
                 .get_result::<Count>(&mut conn)?
                 .count,
         )
+    }
+
+    /// `count` writes of a note each (`queued-0`, `queued-1`, …), none failing.
+    fn notes_queued(writer: &GroupCommitWriter, count: usize) -> impl FnOnce() -> Writes + use<> {
+        queue(writer, count, usize::MAX, |_| Ok(()))
     }
 
     /// Holds the writer inside a first write until `queue` has queued its writes, so
@@ -405,19 +427,7 @@ mod tests {
     async fn writes_that_arrive_together_share_one_commit() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let writer = writer(&dir)?;
-        let queued = {
-            let writer = writer.clone();
-            move || -> Writes {
-                Box::pin(futures::future::join_all((0..63).map(move |i| {
-                    let writer = writer.clone();
-                    async move {
-                        writer
-                            .write(move |conn| note(conn, &format!("queued-{i}")))
-                            .await
-                    }
-                })))
-            }
-        };
+        let queued = notes_queued(&writer, 63);
 
         let (held, queued) = behind_a_held_write(&writer, queued).await?;
 
@@ -429,6 +439,31 @@ mod tests {
             "the held write, then one batch of 63"
         );
         assert_eq!(count(&dir, "queued-%")?, 63);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_write_past_a_full_queue_is_refused_at_once_and_not_made() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let writer = writer(&dir)?;
+        let queued = notes_queued(&writer, CAPACITY + 10);
+
+        let (held, queued) = behind_a_held_write(&writer, queued).await?;
+
+        assert!(held.is_ok());
+        let refused: Vec<usize> = (0..queued.len()).filter(|&i| queued[i].is_err()).collect();
+        assert_eq!(refused, (CAPACITY..CAPACITY + 10).collect::<Vec<_>>());
+        assert!(
+            refused
+                .iter()
+                .all(|&i| matches!(queued[i], Err(RepositoryError::Unreached(_)))),
+            "refused as certainly not made: {queued:?}"
+        );
+        assert_eq!(
+            count(&dir, "queued-%")?,
+            CAPACITY as i64,
+            "none of the refused"
+        );
         Ok(())
     }
 

@@ -22,6 +22,10 @@ pub struct DatabaseOptions {
     pub connection_timeout: Duration,
     /// How long a statement waits for SQLite's lock (`busy_timeout`).
     pub busy_timeout: Duration,
+    /// How many writes may wait for SQLite's one writer; past it a write is refused
+    /// at once as unavailable (503), so that a stalled disk turns into fast refusals,
+    /// not an ever-growing queue of waiting requests.
+    pub write_queue: usize,
 }
 
 impl Default for DatabaseOptions {
@@ -30,6 +34,7 @@ impl Default for DatabaseOptions {
             pool_size: 8,
             connection_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            write_queue: 4096,
         }
     }
 }

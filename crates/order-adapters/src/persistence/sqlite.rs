@@ -114,7 +114,7 @@ pub(crate) fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Res
         .run_pending_migrations(SQLITE_MIGRATIONS)
         .map_err(|e| anyhow!(e))
         .context("cannot apply the database migrations")?;
-    let writer = GroupCommitWriter::start(writer, Box::new(connect))
+    let writer = GroupCommitWriter::start(writer, Box::new(connect), options.write_queue)
         .context("cannot start the database writer")?;
     let readers =
         pool(&url, options.pool_size, options, Some(Box::new(pragmas))).with_context(context)?;
