@@ -108,11 +108,20 @@ fn migrate_applies_the_migrations_and_exits() -> TestResult {
         ("ORDERS_DATABASE_URL", url.as_str()),
         ("ORDERS_LOG_FORMAT", "json"),
     ];
-    for _ in 0..2 {
+    let known = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../migrations/sqlite"
+    ))?
+    .count();
+    // The first run applies every migration and names each; the second has none left.
+    for expected in [known, 0] {
         let output = run(&["migrate"], &env)?;
         assert!(output.status.success(), "{output:?}");
         let log = String::from_utf8(output.stdout)?;
         assert!(log.contains("\"message\":\"migrations applied\""), "{log}");
+        assert!(log.contains(&format!("\"applied\":{expected}")), "{log}");
+        let named = log.matches("\"message\":\"migration applied\"").count();
+        assert_eq!(named, expected, "{log}");
     }
     assert!(dir.path().join("orders.db").metadata()?.len() > 0);
     Ok(())

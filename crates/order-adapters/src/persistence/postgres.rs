@@ -5,11 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, anyhow};
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use diesel_migrations::MigrationHarness;
 use order_domain::RepositoryError;
 
 use super::errors::classify;
-use super::migrations::{POSTGRES_MIGRATIONS, Readiness, readiness_of};
+use super::migrations::{POSTGRES_MIGRATIONS, Readiness, apply_pending, readiness_of};
 use super::pool::{BlockingPool, DatabaseOptions, pool};
 
 /// Instances starting together take this advisory lock, so that one of them applies the
@@ -77,12 +76,9 @@ pub(crate) fn open_postgres(
     let pool = pool::<PgConnection>(url, options.pool_size, options, None)?;
     let mut conn = pool.get().context("cannot connect to the database")?;
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
-    let migrated = conn
-        .run_pending_migrations(POSTGRES_MIGRATIONS)
-        .map(|_| ())
-        .map_err(|e| anyhow!(e));
+    let migrated = apply_pending(&mut conn, POSTGRES_MIGRATIONS);
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
-    migrated.context("cannot apply the database migrations")?;
+    migrated?;
     drop(conn);
     Ok(PostgresBackend {
         pool: BlockingPool::new(pool, options.connection_timeout),

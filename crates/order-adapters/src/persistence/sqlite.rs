@@ -6,12 +6,11 @@ use anyhow::{Context, anyhow};
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::CustomizeConnection;
 use diesel::{Connection, SqliteConnection};
-use diesel_migrations::MigrationHarness;
 use order_domain::RepositoryError;
 
 use super::errors::classify;
 use super::group_commit::GroupCommitWriter;
-use super::migrations::SQLITE_MIGRATIONS;
+use super::migrations::{SQLITE_MIGRATIONS, apply_pending};
 use super::pool::{BlockingPool, DatabaseOptions, pool};
 
 /// Settings SQLite keeps per connection, so each new one gets them.
@@ -110,10 +109,7 @@ pub(crate) fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Res
         }
     };
     let mut writer = connect().with_context(context)?;
-    writer
-        .run_pending_migrations(SQLITE_MIGRATIONS)
-        .map_err(|e| anyhow!(e))
-        .context("cannot apply the database migrations")?;
+    apply_pending(&mut writer, SQLITE_MIGRATIONS)?;
     let writer = GroupCommitWriter::start(writer, Box::new(connect), options.write_queue)
         .context("cannot start the database writer")?;
     let readers =
