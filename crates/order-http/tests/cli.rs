@@ -128,6 +128,25 @@ fn migrate_applies_the_migrations_and_exits() -> TestResult {
 }
 
 #[test]
+fn an_unreachable_database_is_logged_without_build_paths() -> TestResult {
+    let output = run(
+        &["migrate"],
+        &[
+            ("ORDERS_DATABASE_URL", "postgres://app@127.0.0.1:1/orders"),
+            ("ORDERS_DATABASE_TIMEOUT_MS", "300"),
+            ("ORDERS_LOG_FORMAT", "json"),
+        ],
+    )?;
+    assert!(!output.status.success());
+    let log = String::from_utf8(output.stdout)? + &String::from_utf8(output.stderr)?;
+    assert!(log.contains("cannot open a database connection"), "{log}");
+    for leak in [".cargo", "/src/", "log.file"] {
+        assert!(!log.contains(leak), "{leak} in {log}");
+    }
+    Ok(())
+}
+
+#[test]
 fn open_mode_is_refused_off_loopback_unless_meant() -> TestResult {
     let everywhere = ("ORDERS_LISTEN_ADDR", "0.0.0.0:8080");
     let refused = run(&["serve"], &[everywhere])?;

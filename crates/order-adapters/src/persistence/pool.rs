@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool, R2D2Connection};
 use order_domain::RepositoryError;
 use tokio::sync::Semaphore;
 
@@ -138,6 +138,18 @@ impl<C: R2D2Connection + 'static> PoolState for Pool<ConnectionManager<C>> {
     }
 }
 
+/// Logs the pool's failures to connect as our own lines: r2d2's own go through the
+/// `log` crate at ERROR with the path of its source file on the build machine, once per
+/// retry. A request that ends up without a connection is logged where it fails.
+#[derive(Debug)]
+struct ConnectionFailures;
+
+impl HandleError<diesel::r2d2::Error> for ConnectionFailures {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(error = %error.to_string().trim_end(), "cannot open a database connection");
+    }
+}
+
 pub(crate) fn pool<C: R2D2Connection + 'static>(
     url: &str,
     size: u32,
@@ -147,7 +159,8 @@ pub(crate) fn pool<C: R2D2Connection + 'static>(
     let mut builder = Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(1))
-        .connection_timeout(options.connection_timeout);
+        .connection_timeout(options.connection_timeout)
+        .error_handler(Box::new(ConnectionFailures));
     if let Some(customizer) = local {
         // A connection to a local file does not go stale: checking it with a query
         // each time it is taken would only cost time.
