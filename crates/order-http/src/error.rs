@@ -502,3 +502,21 @@ impl ResponseError for ApiError {
         response.body(serde_json::to_vec(&problem).unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// `max_items` takes only a literal: this keeps it the cap the answers apply.
+    #[test]
+    fn the_schema_caps_errors_as_the_answers_do() -> serde_json::Result<()> {
+        let schema = serde_json::to_value(Problem::schema())?;
+        assert_eq!(
+            schema["properties"]["errors"]["maxItems"], MAX_LISTED_ERRORS,
+            "{schema}"
+        );
+        Ok(())
+    }
+}
