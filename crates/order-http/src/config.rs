@@ -41,6 +41,10 @@ pub struct Config {
     pub database_options: DatabaseOptions,
     /// Customer service base URL; `None`: the demo directory.
     pub customer_service_url: Option<String>,
+    /// How long a customer found by the customer service is remembered; zero: not at all.
+    pub customer_cache_ttl: Duration,
+    /// The most customers remembered at once.
+    pub customer_cache_size: u64,
     /// Inventory service base URL; `None`: the demo directory.
     pub inventory_service_url: Option<String>,
     /// Notification service base URL; `None`: the demo directory writes notifications
@@ -210,6 +214,18 @@ impl Config {
                 "ORDERS_CUSTOMER_SERVICE_URL",
                 "customer service base URL",
                 HTTP_URL.unset_means("the demo directory"),
+            ),
+            customer_cache_ttl: env.read(
+                "ORDERS_CUSTOMER_CACHE_MS",
+                "how long a customer the customer service found is remembered, sparing it a \
+                 look-up per placement; a change to the customer (an address on file) is seen \
+                 once it expires; 0 remembers nothing. Unknown customers are never remembered",
+                Span::millis(0..=600_000).by_default(Duration::from_secs(10)),
+            ),
+            customer_cache_size: env.read(
+                "ORDERS_CUSTOMER_CACHE_SIZE",
+                "the most customers remembered at once; the least used go first",
+                Whole(1..=10_000_000).by_default(10_000),
             ),
             inventory_service_url: env.read(
                 "ORDERS_INVENTORY_SERVICE_URL",

@@ -32,6 +32,12 @@ struct UpstreamLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CacheLabels {
+    service: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CircuitLabels {
     service: &'static str,
     state: &'static str,
@@ -76,6 +82,7 @@ pub struct Metrics {
     request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
     upstream_calls: Family<UpstreamLabels, Counter>,
     upstream_seconds: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    upstream_cache_lookups: Family<CacheLabels, Counter>,
     circuits: Family<CircuitLabels, Gauge>,
     pool_connections: Family<PoolLabels, Gauge>,
     placements: Family<PlacementLabels, Counter>,
@@ -99,6 +106,7 @@ impl Default for Metrics {
             Family::<UpstreamLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 latency_histogram,
             );
+        let upstream_cache_lookups = Family::default();
         let circuits = Family::default();
         let pool_connections = Family::default();
         let placements = Family::default();
@@ -126,6 +134,12 @@ impl Default for Metrics {
             "upstream_call_duration_seconds",
             "Time upstream calls took, retries included, by service and outcome",
             upstream_seconds.clone(),
+        );
+        registry.register(
+            "upstream_cache_lookups",
+            "Look-ups of upstream answers kept in memory (customers found), by service and \
+             whether the answer was there (hit) or the service was called (miss)",
+            upstream_cache_lookups.clone(),
         );
         registry.register(
             "upstream_circuit_state",
@@ -173,6 +187,7 @@ impl Default for Metrics {
             request_seconds,
             upstream_calls,
             upstream_seconds,
+            upstream_cache_lookups,
             circuits,
             pool_connections,
             placements,
@@ -307,6 +322,14 @@ impl CallObserver for Metrics {
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
         self.upstream_calls.get_or_create(&labels).inc();
+    }
+
+    fn cache_lookup(&self, service: UpstreamService, hit: bool) {
+        let labels = CacheLabels {
+            service: service.as_str(),
+            result: if hit { "hit" } else { "miss" },
+        };
+        self.upstream_cache_lookups.get_or_create(&labels).inc();
     }
 }
 

@@ -293,7 +293,8 @@ async fn order_service(
             UpstreamService::Customer,
             "ORDERS_CUSTOMER_SERVICE_URL",
             |settings| {
-                let client = HttpCustomerDirectory::new(settings)?;
+                let client = HttpCustomerDirectory::new(settings)?
+                    .remembering_found(config.customer_cache_ttl, config.customer_cache_size);
                 Ok((client.circuit(), Arc::new(client)))
             },
             |demo| demo,

@@ -93,6 +93,10 @@ impl CallOutcome {
 pub trait CallObserver: Send + Sync + fmt::Debug {
     /// A call to `service` ended with `outcome` after `took`.
     fn call_ended(&self, service: UpstreamService, outcome: CallOutcome, took: Duration);
+
+    /// An answer of `service` was looked for among those kept in memory, and was there
+    /// (`hit`) or not, in which case the service is called.
+    fn cache_lookup(&self, service: UpstreamService, hit: bool);
 }
 
 /// Where an upstream service is and how calls to it are kept in bounds.
