@@ -1,0 +1,1 @@
+CREATE INDEX order_events_by_time ON order_events (recorded_at);
