@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import random
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -301,9 +302,13 @@ class Bench:
         seeder = Seeder(self.database, services.urls[0])
         services.stop()
         previous = {}
+        per_order = 0.0
         for count in (small, target):
-            seeder.grow_to(count, self.disk_needed)
+            if per_order:
+                self.check_disk(per_order, seeder.count, count)
+            seeder.grow_to(count)
             size = self.database.size()
+            per_order = size / count
             services = Services(binary, self.database.url(), 1, self.service_env, self.work, f"scale-{count}")
             env = {"BENCH_CUSTOMERS": str(count // ORDERS_PER_CUSTOMER),
                    "BENCH_STORES": str(count // ORDERS_PER_STORE)}
@@ -318,15 +323,14 @@ class Bench:
                     previous[key] = result["rate"]
             services.stop()
 
-    def disk_needed(self, orders_now, orders_then):
-        """Refuses to grow the database past the free space, with what it would need."""
-        per_order = self.database.size() / max(orders_now, 1)
-        needed = per_order * (orders_then - orders_now) * 2  # indexes rebuilt, WAL, slack
-        where = self.work if not self.args.postgres else "/var/lib/postgresql"
+    def check_disk(self, per_order, orders_now, orders_then):
+        """Refuses to grow the database past the free space, saying what it would need."""
+        needed = per_order * (orders_then - orders_now) * 2  # the log and slack besides the tables
+        where = "/var/lib/postgresql" if self.args.postgres else self.work
         free = shutil.disk_usage(where if os.path.exists(where) else "/").free
         if needed > free:
             sys.exit(f"seeding {orders_then:,} orders needs about {needed / 2**30:.1f} GiB free "
-                     f"({per_order:,.0f} bytes an order, twice over for indexes and the log); "
+                     f"({per_order:,.0f} bytes an order, twice over for the log and slack); "
                      f"{free / 2**30:.1f} GiB are free")
         print(f"seeding up to {orders_then:,} orders: about {per_order * orders_then / 2**30:.1f} GiB "
               f"({free / 2**30:.1f} GiB free)", file=sys.stderr, flush=True)
@@ -351,25 +355,35 @@ class Bench:
             memory = int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal:"))) / 2**20
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=ROOT, check=False).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=ROOT, check=False).stdout.strip()
+        # The results log itself is left out: every recorded run changes it.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!docs/performance.md"], capture_output=True, text=True, cwd=ROOT,
+                               check=False).stdout.strip()
         if self.args.postgres:
             backend = f"PostgreSQL {psql(self.args.postgres, 'SHOW server_version')}, on the same machine"
         else:
             backend = "SQLite in WAL with synchronous=FULL (every 201 durable)"
-        flags = " ".join(sys.argv[1:])
+        flags = shlex.join(flags_for_docs(sys.argv[1:]))
         with open(os.path.join(ROOT, "docs", "performance.md"), "a") as doc:
             doc.write(f"\n### {datetime.date.today()} — {commit}{' (uncommitted changes)' if dirty else ''}\n\n"
                       f"Machine: {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {os.uname().sysname} "
                       f"{os.uname().release}; wrk on the same machine;\n{self.args.seconds} s a run; {backend}; "
                       f"upstreams: {self.args.upstreams}.\n"
-                      f"`scripts/bench.sh {flags_for_docs(flags)}`\n\n{table}\n")
+                      f"`scripts/bench.sh {flags}`\n\n{table}\n")
         print("recorded in docs/performance.md", file=sys.stderr)
 
 
 def flags_for_docs(flags):
-    return " ".join(part for part in flags.split() if not part.startswith("--binary")
-                    and not part.startswith("--upstream-binary") and not part.startswith("--baseline-binary"))
+    """The flags as given to bench.sh: without the binaries it passes on."""
+    given, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag in ("--binary", "--upstream-binary", "--baseline-binary"):
+            skip = True
+        else:
+            given.append(flag)
+    return given
 
 
 ORDERS_PER_CUSTOMER = 100
@@ -404,9 +418,7 @@ class Seeder:
         with open(path, "w") as out:
             out.write("\n".join(self.order_id(n) for n in picks) + "\n")
 
-    def grow_to(self, count, check_disk):
-        if self.count:
-            check_disk(self.count, count)
+    def grow_to(self, count):
         started = time.monotonic()
         for first in range(self.count + 1, count + 1, BATCH):
             last = min(first + BATCH - 1, count)
