@@ -1,15 +1,24 @@
 //! Clients that hang up mid-placement: whatever the point they are cut off at, once the
 //! service has settled every reservation the inventory holds belongs to a stored order,
-//! and every stored order holds its reservation.
+//! and every stored order holds its reservation. And the faults of SQLite's one writer:
+//! a full queue refuses at once, a stopped writer fails liveness.
 
 use std::time::Duration;
 
-use order_adapters::testing::owed_releases;
+use order_adapters::DatabaseOptions;
+use order_adapters::testing::{SqliteWriteLock, TestDatabase, owed_releases};
+use order_http::config::Config;
+use order_http::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::fakes::FakeUpstream;
-use crate::helpers::{AppOptions, Backend, TestResult, eventually, spawn_app_with};
+use crate::helpers::{
+    AppOptions, Backend, TestResult, assert_problem, eventually, order_body, spawn_app_with,
+    test_client,
+};
 
 order_adapters::on_both_backends!(
     placements_cut_off_at_random_points_leave_no_stock_without_an_order,
@@ -160,4 +169,106 @@ async fn a_body_that_stalls_or_trickles_gets_408_and_the_connection_closes(
     }
     assert!(app.all_order_ids().await?.is_empty(), "nothing is stored");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_write_queue_is_503_with_retry_after_and_stores_nothing() -> TestResult {
+    let fake = FakeUpstream::start(Duration::ZERO..Duration::from_millis(1))?;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            customer_service_url: Some(fake.url.clone()),
+            inventory_service_url: Some(fake.url.clone()),
+            // Room for few writes; the one held waits for the lock as long as the test
+            // needs, and so do the writes queued behind it.
+            database: DatabaseOptions {
+                write_queue: 4,
+                busy_timeout: Duration::from_secs(30),
+                write_timeout: Duration::from_secs(30),
+                ..DatabaseOptions::default()
+            },
+            ..AppOptions::default()
+        },
+    )
+    .await?;
+    let database = app
+        .database
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no database"))?;
+    let lock = SqliteWriteLock::take(database.url())?;
+
+    // The writer waits for the lock in one write, four more wait in its queue: past
+    // those, placements are refused at once, before anything of them is written.
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..12 {
+        let (client, url, answered) = (app.client.clone(), app.url("/v1/orders"), answered.clone());
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("Idempotency-Key", format!("full-{n}"))
+                .json(&order_body())
+                .send()
+                .await;
+            let _ = answered.send((n, response));
+        });
+    }
+    drop(answered);
+    let (refused_key, refused) = tokio::time::timeout(Duration::from_secs(10), answers.recv())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no answer"))?;
+    let refused = refused?;
+    assert!(refused.headers().contains_key("retry-after"), "{refused:?}");
+    let problem = assert_problem(refused, 503, "service_unavailable", &[]).await?;
+    assert!(
+        !problem.to_string().contains("queue"),
+        "no internals: {problem}"
+    );
+
+    drop(lock);
+    while let Some((_, answer)) = answers.recv().await {
+        answer?;
+    }
+    // The refused request left no claim of its key behind: sent again, it places its
+    // order as a new one (once the queue has room for it).
+    eventually(Duration::from_secs(15), "placed again", || async {
+        let again = app
+            .place_with_key(&order_body(), &format!("full-{refused_key}"))
+            .await?;
+        Ok(again.status() == StatusCode::CREATED
+            && !again.headers().contains_key("idempotent-replayed"))
+    })
+    .await?;
+    let db = app.open_database()?;
+    eventually(Duration::from_secs(30), "settled", || async {
+        let settled = owed_releases(&db).await? == 0;
+        Ok(settled && fake.reservations() == app.all_order_ids().await?)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_fails_once_the_sqlite_writer_has_stopped() -> TestResult {
+    let database = TestDatabase::create(Backend::Sqlite)?;
+    let config = Config {
+        listen_addr: "127.0.0.1:0".parse()?,
+        database: database.url().clone(),
+        ..Config::default()
+    };
+    let app = Application::build(&config).await?;
+    let live = format!("http://127.0.0.1:{}/health/live", app.port());
+    let writer = app.database().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = test_client()?;
+    assert_eq!(client.get(&live).send().await?.status(), StatusCode::OK);
+
+    // Closing stops the writer thread, as its death would.
+    writer.close().await?;
+
+    eventually(Duration::from_secs(10), "down", || async {
+        let response = client.get(&live).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        Ok(status == StatusCode::SERVICE_UNAVAILABLE && body == json!({"status": "down"}))
+    })
+    .await
 }
