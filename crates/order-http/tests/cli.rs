@@ -203,6 +203,40 @@ fn the_start_up_log_never_shows_a_database_credential() -> TestResult {
 }
 
 #[test]
+fn a_malformed_request_head_is_logged_at_warn_never_error() -> TestResult {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+    let instance = start_instance(&[("ORDERS_DATABASE_URL", url.as_str())])?;
+    let address = instance.address.trim_start_matches("http://");
+    let invalid = "GET /v1/orders HTTP/1.1\r\nHost: test\r\nNot a header\r\n\r\n".to_owned();
+    let too_large = format!(
+        "GET /v1/orders HTTP/1.1\r\nHost: test\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(256 * 1024)
+    );
+    for head in [invalid, too_large] {
+        let mut stream = std::net::TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        // The service may answer and close before the whole of a head too large is sent.
+        let _ = stream.write_all(head.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        instance.until_logged(
+            "a client broke the HTTP protocol or its connection; the connection is closed",
+            std::time::Duration::from_secs(10),
+        )?;
+    }
+    let errors: Vec<Value> = instance
+        .read_log()
+        .into_iter()
+        .filter(|event| event["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    Ok(())
+}
+
+#[test]
 fn open_mode_is_refused_off_loopback_unless_meant() -> TestResult {
     let everywhere = ("ORDERS_LISTEN_ADDR", "0.0.0.0:8080");
     let refused = run(&["serve"], &[everywhere])?;
