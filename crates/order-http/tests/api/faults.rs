@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use order_adapters::DatabaseOptions;
 use order_adapters::testing::{SqliteWriteLock, TestDatabase, owed_releases};
+use order_adapters::{DatabaseOptions, DatabaseUrl};
 use order_http::config::Config;
 use order_http::startup::Application;
 use reqwest::StatusCode;
@@ -16,8 +16,8 @@ use tokio::net::TcpStream;
 
 use crate::fakes::FakeUpstream;
 use crate::helpers::{
-    AppOptions, Backend, TestResult, assert_problem, eventually, order_body, spawn_app_with,
-    test_client,
+    AppOptions, Backend, TestApp, TestResult, assert_problem, eventually, order_body,
+    spawn_app_with, test_client,
 };
 
 order_adapters::on_both_backends!(
@@ -96,17 +96,23 @@ async fn placements_cut_off_at_random_points_leave_no_stock_without_an_order(
         "only {cut_off} cut off before their answer"
     );
 
-    let db = app.open_database()?;
-    eventually(Duration::from_secs(30), "settled", || async {
-        let settled = owed_releases(&db).await? == 0;
-        Ok(settled && fake.reservations() == app.all_order_ids().await?)
-    })
-    .await?;
+    until_settled(&app, &fake).await?;
     assert!(
         !fake.reservations().is_empty(),
         "some placements were stored"
     );
     Ok(())
+}
+
+/// Waits until the service has settled: no release is owed, and the reservations the
+/// inventory holds are exactly the stored orders'.
+async fn until_settled(app: &TestApp, fake: &FakeUpstream) -> TestResult {
+    let db = app.open_database()?;
+    eventually(Duration::from_secs(30), "settled", || async {
+        let settled = owed_releases(&db).await? == 0;
+        Ok(settled && fake.reservations() == app.all_order_ids().await?)
+    })
+    .await
 }
 
 /// A placement whose head promises 1,000 bytes of body; `trickle` sends one byte of it
@@ -171,31 +177,47 @@ async fn a_body_that_stalls_or_trickles_gets_408_and_the_connection_closes(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_sqlite_write_queue_is_503_with_retry_after_and_stores_nothing() -> TestResult {
-    let fake = FakeUpstream::start(Duration::ZERO..Duration::from_millis(1))?;
+/// The service on SQLite with `database`'s options, calling `fake`; with where its
+/// database is.
+async fn on_sqlite_with_fake(
+    fake: &FakeUpstream,
+    database: DatabaseOptions,
+) -> anyhow::Result<(TestApp, DatabaseUrl)> {
     let app = spawn_app_with(
         Backend::Sqlite,
         AppOptions {
             customer_service_url: Some(fake.url.clone()),
             inventory_service_url: Some(fake.url.clone()),
-            // Room for few writes; the one held waits for the lock as long as the test
-            // needs, and so do the writes queued behind it.
-            database: DatabaseOptions {
-                write_queue: 4,
-                busy_timeout: Duration::from_secs(30),
-                write_timeout: Duration::from_secs(30),
-                ..DatabaseOptions::default()
-            },
+            database,
             ..AppOptions::default()
         },
     )
     .await?;
-    let database = app
+    let url = app
         .database
         .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no database"))?;
-    let lock = SqliteWriteLock::take(database.url())?;
+        .ok_or_else(|| anyhow::anyhow!("no database"))?
+        .url()
+        .clone();
+    Ok((app, url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_write_queue_is_503_with_retry_after_and_stores_nothing() -> TestResult {
+    let fake = FakeUpstream::start(Duration::ZERO..Duration::from_millis(1))?;
+    // Room for few writes; the one held waits for the lock as long as the test needs,
+    // and so do the writes queued behind it.
+    let (app, database) = on_sqlite_with_fake(
+        &fake,
+        DatabaseOptions {
+            write_queue: 4,
+            busy_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            ..DatabaseOptions::default()
+        },
+    )
+    .await?;
+    let lock = SqliteWriteLock::take(&database)?;
 
     // The writer waits for the lock in one write, four more wait in its queue: past
     // those, placements are refused at once, before anything of them is written.
@@ -238,12 +260,7 @@ async fn a_full_sqlite_write_queue_is_503_with_retry_after_and_stores_nothing() 
             && !again.headers().contains_key("idempotent-replayed"))
     })
     .await?;
-    let db = app.open_database()?;
-    eventually(Duration::from_secs(30), "settled", || async {
-        let settled = owed_releases(&db).await? == 0;
-        Ok(settled && fake.reservations() == app.all_order_ids().await?)
-    })
-    .await
+    until_settled(&app, &fake).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,4 +288,59 @@ async fn liveness_fails_once_the_sqlite_writer_has_stopped() -> TestResult {
         Ok(status == StatusCode::SERVICE_UNAVAILABLE && body == json!({"status": "down"}))
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_its_deadline_is_a_fast_503_that_tells_the_truth_and_leaks_no_stock()
+-> TestResult {
+    // The reservation takes long enough for the test to take the write lock while it
+    // is under way: the placement's guard is recorded, its order not yet stored.
+    let fake = FakeUpstream::start(Duration::from_millis(150)..Duration::from_millis(200))?;
+    let deadline = Duration::from_millis(300);
+    let (app, database) = on_sqlite_with_fake(
+        &fake,
+        DatabaseOptions {
+            write_timeout: deadline,
+            busy_timeout: Duration::from_secs(30),
+            ..DatabaseOptions::default()
+        },
+    )
+    .await?;
+    let db = app.open_database()?;
+    let placement = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/v1/orders"));
+        async move { client.post(url).json(&order_body()).send().await }
+    });
+    eventually(Duration::from_secs(10), "the guard recorded", || async {
+        Ok(owed_releases(&db).await? == 1)
+    })
+    .await?;
+    // As a hung disk would: the order's write is begun, and cannot finish.
+    let lock = SqliteWriteLock::take(&database)?;
+    let started = std::time::Instant::now();
+
+    let answer = tokio::time::timeout(Duration::from_secs(10), placement).await???;
+
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered at the deadline, not when the disk came back: {:?}",
+        started.elapsed()
+    );
+    assert!(answer.headers().contains_key("retry-after"));
+    let problem = assert_problem(answer, 503, "service_unavailable", &[]).await?;
+    let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+    drop(lock);
+    // The writer was stuck in the order's write (begun: it commits once the lock is
+    // free, and the client must not have been told otherwise), or in another write
+    // with the order's still queued (dropped: never made).
+    until_settled(&app, &fake).await?;
+    if !app.all_order_ids().await?.is_empty() {
+        assert!(
+            detail.contains("may or may not"),
+            "stored, but told otherwise: {problem}"
+        );
+    } else {
+        assert!(fake.reservations().is_empty(), "no stock held");
+    }
+    Ok(())
 }
