@@ -125,7 +125,8 @@ impl SqliteWriteLock {
             anyhow::bail!("not a SQLite database");
         };
         let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-        conn.batch_execute("BEGIN IMMEDIATE")?;
+        // Waits its turn behind the service's writer, which may hold the lock now.
+        conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")?;
         Ok(Self(conn))
     }
 }
