@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
+use diesel::{
+    Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl, SqliteConnection,
+};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -105,6 +107,34 @@ pub async fn owed_releases(database: &Database) -> anyhow::Result<i64> {
         .count()
         .get_result::<i64>(conn)?));
     Ok(owed?)
+}
+
+/// SQLite's write lock on a database file, held by a connection of the test's own
+/// until dropped, as a long write of another process would hold it: the service's
+/// writer waits for it (up to its busy timeout), and the service's writes queue behind.
+#[allow(missing_debug_implementations)]
+pub struct SqliteWriteLock(SqliteConnection);
+
+impl SqliteWriteLock {
+    /// Takes the write lock of `url`'s file.
+    ///
+    /// # Errors
+    /// When `url` is not a SQLite database, or its lock cannot be had.
+    pub fn take(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        let DatabaseUrl::Sqlite(path) = url else {
+            anyhow::bail!("not a SQLite database");
+        };
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+        // Waits its turn behind the service's writer, which may hold the lock now.
+        conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")?;
+        Ok(Self(conn))
+    }
+}
+
+impl Drop for SqliteWriteLock {
+    fn drop(&mut self) {
+        let _ = self.0.batch_execute("ROLLBACK");
+    }
 }
 
 /// Runs each named test, an `async fn(Backend) -> anyhow::Result<()>` of the calling

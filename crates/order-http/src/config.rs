@@ -208,6 +208,12 @@ impl Config {
                      503 with Retry-After at once, nothing stored",
                     Whole(1..=1_000_000).by_default(database.write_queue),
                 ),
+                write_timeout: env.read(
+                    "ORDERS_DATABASE_WRITE_TIMEOUT_MS",
+                    "on SQLite, longest a write may wait for and run on the one writer before \
+                     answering 503: a write still queued then is dropped, never made",
+                    MILLIS.by_default(database.write_timeout),
+                ),
                 ..database
             },
             customer_service_url: env.read(

@@ -317,6 +317,18 @@ impl ApiError {
         Self::unavailable("The service cannot reach its database; nothing was stored. Retry later.")
     }
 
+    /// 503 `service_unavailable`: our own database failed while the work was under way
+    /// (a write past its deadline, a commit whose outcome is unknown), so the client
+    /// must not take it as not done.
+    pub fn service_unavailable_outcome_unknown(cause: &dyn StdError) -> Self {
+        tracing::error!(error = %chain(cause), outcome = "unknown", "the database is unavailable");
+        Self::unavailable(
+            "The service lost its database mid-way; the change may or may not have been \
+             made. Read it back, or retry later (with the same Idempotency-Key, a \
+             placement's retry is safe).",
+        )
+    }
+
     /// 503 `service_unavailable`: the placement ran past the time after which it counts
     /// as abandoned, and was given up (its stock is given back).
     pub fn placement_abandoned() -> Self {

@@ -109,6 +109,12 @@ impl Application {
         self.port
     }
 
+    /// The database the service keeps its orders in: for tests that need to do to it
+    /// what a fault would (close it under the running service, say).
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// What stops the service gracefully, from another task.
     pub fn stopper(&self) -> Stopper {
         Stopper(self.server.handle())

@@ -3,6 +3,8 @@
 
 mod process;
 
+use order_adapters::DatabaseUrl;
+use order_adapters::testing::{PostgresSchema, postgres_server};
 use order_http::config::Config;
 use process::{run, start_instance};
 use reqwest::StatusCode;
@@ -127,22 +129,110 @@ fn migrate_applies_the_migrations_and_exits() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn an_unreachable_database_is_logged_without_build_paths() -> TestResult {
+/// The log of `command` run against a database at `url` that does not answer; the
+/// command fails, saying so.
+fn log_of_unreachable(command: &str, url: &str) -> anyhow::Result<String> {
     let output = run(
-        &["migrate"],
+        &[command],
         &[
-            ("ORDERS_DATABASE_URL", "postgres://app@127.0.0.1:1/orders"),
+            ("ORDERS_DATABASE_URL", url),
             ("ORDERS_DATABASE_TIMEOUT_MS", "300"),
             ("ORDERS_LOG_FORMAT", "json"),
         ],
     )?;
-    assert!(!output.status.success());
+    anyhow::ensure!(!output.status.success(), "{output:?}");
     let log = String::from_utf8(output.stdout)? + &String::from_utf8(output.stderr)?;
-    assert!(log.contains("cannot open a database connection"), "{log}");
+    anyhow::ensure!(log.contains("cannot open a database connection"), "{log}");
+    Ok(log)
+}
+
+#[test]
+fn an_unreachable_database_is_logged_without_build_paths() -> TestResult {
+    let log = log_of_unreachable("migrate", "postgres://app@127.0.0.1:1/orders")?;
     for leak in [".cargo", "/src/", "log.file"] {
         assert!(!log.contains(leak), "{leak} in {log}");
     }
+    Ok(())
+}
+
+/// Every credential a database URL can carry: the user's password and the query's.
+const CREDENTIALS: &str = "password=s3cret-query&sslpassword=s3cret-ssl";
+
+/// `url` (`postgres://user@host/…?…`) with a password for its user and [`CREDENTIALS`].
+fn with_credentials(url: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| anyhow::anyhow!("not a URL: {url}"))?;
+    let (user, rest) = rest
+        .split_once('@')
+        .ok_or_else(|| anyhow::anyhow!("no user in {url}"))?;
+    let user = user.split_once(':').map_or(user, |(user, _)| user);
+    let separator = if rest.contains('?') { '&' } else { '?' };
+    Ok(format!(
+        "{scheme}://{user}:s3cret-user@{rest}{separator}{CREDENTIALS}"
+    ))
+}
+
+#[test]
+fn the_start_up_log_never_shows_a_database_credential() -> TestResult {
+    // A start-up that fails: the database does not answer.
+    let unreachable = with_credentials("postgres://app@127.0.0.1:1/orders?sslmode=disable")?;
+    let log = log_of_unreachable("serve", &unreachable)?;
+    assert!(!log.contains("s3cret"), "{log}");
+
+    // A start-up that succeeds, naming the database it opened.
+    let Some(server) = postgres_server() else {
+        return Ok(());
+    };
+    let schema = PostgresSchema::create(&server)?;
+    let DatabaseUrl::Postgres(url) = schema.url() else {
+        anyhow::bail!("not a PostgreSQL URL");
+    };
+    let url = with_credentials(&url)?;
+    let instance = start_instance(&[("ORDERS_DATABASE_URL", url.as_str())])?;
+    let log = instance.read_log();
+    let ready = log
+        .iter()
+        .find(|event| event["message"] == "database ready")
+        .ok_or_else(|| anyhow::anyhow!("no \"database ready\" in {log:?}"))?;
+    assert!(ready.to_string().contains(":***@"), "masked: {ready}");
+    for event in &log {
+        assert!(!event.to_string().contains("s3cret"), "{event}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_malformed_request_head_is_logged_at_warn_never_error() -> TestResult {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+    let instance = start_instance(&[("ORDERS_DATABASE_URL", url.as_str())])?;
+    let address = instance.address.trim_start_matches("http://");
+    let invalid = "GET /v1/orders HTTP/1.1\r\nHost: test\r\nNot a header\r\n\r\n".to_owned();
+    let too_large = format!(
+        "GET /v1/orders HTTP/1.1\r\nHost: test\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(256 * 1024)
+    );
+    for head in [invalid, too_large] {
+        let mut stream = std::net::TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        // The service may answer and close before the whole of a head too large is sent.
+        let _ = stream.write_all(head.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        instance.until_logged(
+            "a client broke the HTTP protocol or its connection; the connection is closed",
+            std::time::Duration::from_secs(10),
+        )?;
+    }
+    let errors: Vec<Value> = instance
+        .read_log()
+        .into_iter()
+        .filter(|event| event["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     Ok(())
 }
 

@@ -12,12 +12,18 @@
 //! Writes run one after another in the order they arrived, so each sees the ones before
 //! it exactly as with a single connection; reads use connections of their own and never
 //! queue behind writes (WAL).
+//!
+//! Each write has a deadline, so that a hung disk turns into fast refusals instead of
+//! requests that wait as long as the disk does. Past it, a write still waiting in the
+//! queue is dropped and its caller told it was never made; a write the writer had
+//! already begun may still commit, so its caller is told the outcome is unknown.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use diesel::sql_types::Integer;
@@ -33,7 +39,16 @@ const MAX_BATCH: usize = 512;
 
 /// What a write does once its batch's commit is known: deliver its own result if the
 /// batch committed, the commit's failure if not.
-type Delivery = Box<dyn FnOnce(Result<(), &str>) + Send>;
+type Delivery = Box<dyn FnOnce(Result<(), &CommitFailure>) + Send>;
+
+/// Why a batch did not commit.
+#[derive(Debug)]
+struct CommitFailure {
+    reason: String,
+    /// Whether the batch may have committed all the same (an I/O error at `COMMIT`):
+    /// its writes' outcome is unknown, not certainly rolled back.
+    may_have_committed: bool,
+}
 
 /// A write, run on the writer's connection inside its savepoint; with the reason, when
 /// its savepoint could not be kept and the batch cannot go on.
@@ -44,8 +59,39 @@ type Job = Box<dyn FnOnce(&mut SqliteConnection) -> (Delivery, Option<String>) +
 pub(crate) type Connect = Box<dyn Fn() -> anyhow::Result<SqliteConnection> + Send>;
 
 enum Message {
-    Write(Job),
+    Write(Queued),
     Close(oneshot::Sender<anyhow::Result<()>>),
+}
+
+/// A write in the queue: its job, when it must be begun by, and whether it was.
+struct Queued {
+    job: Job,
+    deadline: Instant,
+    state: Arc<AtomicU8>,
+}
+
+/// A write waiting in the queue: either side may settle it, once.
+const WAITING: u8 = 0;
+/// The writer has begun it: it may commit, whatever its caller hears.
+const BEGUN: u8 = 1;
+/// Dropped past its deadline, by its caller or the writer: it is never run.
+const DROPPED: u8 = 2;
+
+impl Queued {
+    /// Takes the write for running; `None` when it is past its deadline, dropped by its
+    /// caller or now by the writer: never run, and its caller hears it was not made.
+    fn begin(self) -> Option<Job> {
+        let next = if Instant::now() < self.deadline {
+            BEGUN
+        } else {
+            DROPPED
+        };
+        let taken = self
+            .state
+            .compare_exchange(WAITING, next, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        (taken && next == BEGUN).then_some(self.job)
+    }
 }
 
 /// How many writes and commits the writer has made: their ratio is the mean batch.
@@ -73,6 +119,9 @@ pub(crate) struct GroupCommitWriter {
     sender: mpsc::SyncSender<Message>,
     stats: Arc<WriterStats>,
     running: Arc<AtomicBool>,
+    /// How long a write may wait for the writer and run on it before its caller is
+    /// answered.
+    deadline: Duration,
 }
 
 /// Clears the writer's running flag however its thread ends, a panic included.
@@ -86,11 +135,12 @@ impl Drop for RunningGuard {
 
 impl GroupCommitWriter {
     /// Starts the writer thread on `conn`, the only connection that writes, with room
-    /// for `capacity` writes waiting for it.
+    /// for `capacity` writes waiting for it, each answered within `deadline`.
     pub(crate) fn start(
         conn: SqliteConnection,
         reconnect: Connect,
         capacity: usize,
+        deadline: Duration,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::sync_channel(capacity);
         let stats = Arc::new(WriterStats::default());
@@ -106,6 +156,7 @@ impl GroupCommitWriter {
             sender,
             stats,
             running,
+            deadline,
         })
     }
 
@@ -121,13 +172,19 @@ impl GroupCommitWriter {
     }
 
     /// Runs `work` as one write: all of it is committed, or none, and the result comes
-    /// back only once it is on disk.
+    /// back only once it is on disk, or once the write's deadline has passed.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Unreached`] when the write was certainly not made: the queue
+    /// was full, the writer has stopped, or the write was still waiting at its deadline.
+    /// [`RepositoryError::Unavailable`] when it may have been: begun but not committed
+    /// by its deadline, or its commit failed in a way that may have committed it.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
-        let (answer, answered) = oneshot::channel();
+        let (answer, mut answered) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |conn| {
             let (outcome, broken) = match span.in_scope(|| in_savepoint(conn, work)) {
@@ -137,8 +194,15 @@ impl GroupCommitWriter {
             let deliver: Delivery = Box::new(move |committed| {
                 let result = match (committed, outcome) {
                     (Ok(()), Some(outcome)) => outcome.map_err(super::errors::classify),
+                    (Err(failure), _) if failure.may_have_committed => {
+                        Err(RepositoryError::Unavailable(anyhow!(
+                            "the commit failed and may have happened all the same: {}",
+                            failure.reason
+                        )))
+                    }
                     (Err(failure), _) => Err(super::errors::classify(anyhow!(
-                        "the commit failed: {failure}"
+                        "the commit failed: {}",
+                        failure.reason
                     ))),
                     // A write whose savepoint broke stops its batch: never committed.
                     (Ok(()), None) => Err(RepositoryError::Internal(anyhow!(
@@ -150,20 +214,31 @@ impl GroupCommitWriter {
             });
             (deliver, broken)
         });
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let queued = Queued {
+            job,
+            deadline: Instant::now() + self.deadline,
+            state: Arc::clone(&state),
+        };
         self.sender
-            .try_send(Message::Write(job))
+            .try_send(Message::Write(queued))
             .map_err(|refused| match refused {
                 mpsc::TrySendError::Full(_) => {
                     RepositoryError::Unreached(anyhow!("the database writer's queue is full"))
                 }
                 mpsc::TrySendError::Disconnected(_) => stopped(),
             })?;
-        // A write dropped unanswered was never run: its batch could not begin.
-        answered.await.unwrap_or_else(|_| {
+        // A write dropped unanswered was never run: its batch could not begin, or the
+        // writer found it past its deadline.
+        let unanswered = || {
             Err(RepositoryError::Unreached(anyhow!(
                 "the write could not begin a transaction"
             )))
-        })
+        };
+        match tokio::time::timeout(self.deadline, &mut answered).await {
+            Ok(answer) => answer.unwrap_or_else(|_| unanswered()),
+            Err(_) => past_deadline(&state, answered.try_recv().ok(), self.deadline),
+        }
     }
 
     /// Makes the writes queued before this call, folds the write-ahead log into the
@@ -230,6 +305,28 @@ fn fold_log_into_file(conn: &mut SqliteConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a write's caller hears once its deadline passed: the answer, if it has just
+/// come; else whether the write is certainly not made (dropped while still waiting, so
+/// the writer never runs it) or may yet be (the writer had begun it).
+fn past_deadline<T>(
+    state: &AtomicU8,
+    late: Option<Result<T, RepositoryError>>,
+    deadline: Duration,
+) -> Result<T, RepositoryError> {
+    if let Some(answer) = late {
+        return answer;
+    }
+    match state.compare_exchange(WAITING, DROPPED, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) | Err(DROPPED) => Err(RepositoryError::Unreached(anyhow!(
+            "the write waited past its deadline ({deadline:?}) for the database writer; \
+             it was not made"
+        ))),
+        Err(_) => Err(RepositoryError::Unavailable(anyhow!(
+            "the write was not committed within its deadline ({deadline:?}); it may yet be"
+        ))),
+    }
+}
+
 fn stopped() -> RepositoryError {
     RepositoryError::Unreached(anyhow!("the database writer has stopped"))
 }
@@ -247,7 +344,7 @@ fn run(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Write(job) => batch.push(job),
+                Message::Write(queued) => batch.extend(queued.begin()),
                 Message::Close(done) => {
                     close = Some(done);
                     break;
@@ -302,8 +399,14 @@ fn commit(conn: &mut SqliteConnection, batch: Vec<Job>, stats: &WriterStats) -> 
     });
     let failure = match (&committed, broken) {
         (Ok(()), _) => None,
-        (Err(_), Some(reason)) => Some(reason),
-        (Err(error), None) => Some(error.to_string()),
+        (Err(_), Some(reason)) => Some(CommitFailure {
+            reason,
+            may_have_committed: false,
+        }),
+        (Err(error), None) => Some(CommitFailure {
+            reason: error.to_string(),
+            may_have_committed: super::errors::commit_may_have_happened(error),
+        }),
     };
     match &failure {
         None => {
@@ -311,13 +414,18 @@ fn commit(conn: &mut SqliteConnection, batch: Vec<Job>, stats: &WriterStats) -> 
             stats.writes.fetch_add(size, Ordering::Relaxed);
         }
         Some(failure) => tracing::error!(
-            error = failure.as_str(),
+            error = failure.reason.as_str(),
             writes = size,
+            outcome = if failure.may_have_committed {
+                "unknown"
+            } else {
+                "rolled_back"
+            },
             "a batch of writes failed to commit"
         ),
     }
     for deliver in deliveries {
-        deliver(failure.as_deref().map_or(Ok(()), Err));
+        deliver(failure.as_ref().map_or(Ok(()), Err));
     }
     failure.is_none()
 }
@@ -353,12 +461,20 @@ mod tests {
     }
 
     fn writer(dir: &tempfile::TempDir) -> anyhow::Result<GroupCommitWriter> {
+        writer_with_deadline(dir, Duration::from_secs(30))
+    }
+
+    fn writer_with_deadline(
+        dir: &tempfile::TempDir,
+        deadline: Duration,
+    ) -> anyhow::Result<GroupCommitWriter> {
         let path = dir.path().join("notes.db");
         let reopen = path.clone();
         Ok(GroupCommitWriter::start(
             open(&path)?,
             Box::new(move || open(&reopen)),
             CAPACITY,
+            deadline,
         )?)
     }
 
@@ -390,12 +506,14 @@ mod tests {
         queue(writer, count, usize::MAX, |_| Ok(()))
     }
 
-    /// Holds the writer inside a first write until `queue` has queued its writes, so
-    /// that those are all waiting when the writer next looks: one batch, for certain.
-    async fn behind_a_held_write(
+    /// A write (of the note `held`) that the writer is stuck in, as on a hung disk,
+    /// until the sender returned is used or dropped; with its caller's task.
+    async fn a_held_write(
         writer: &GroupCommitWriter,
-        queue: impl FnOnce() -> Writes,
-    ) -> anyhow::Result<(Written, Vec<Written>)> {
+    ) -> anyhow::Result<(
+        tokio::task::JoinHandle<Written>,
+        std::sync::mpsc::Sender<()>,
+    )> {
         let (started, running) = oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let held = tokio::spawn({
@@ -410,7 +528,17 @@ mod tests {
                     .await
             }
         });
-        tokio::time::timeout(std::time::Duration::from_secs(10), running).await??;
+        tokio::time::timeout(Duration::from_secs(10), running).await??;
+        Ok((held, release))
+    }
+
+    /// Holds the writer inside a first write until `queue` has queued its writes, so
+    /// that those are all waiting when the writer next looks: one batch, for certain.
+    async fn behind_a_held_write(
+        writer: &GroupCommitWriter,
+        queue: impl FnOnce() -> Writes,
+    ) -> anyhow::Result<(Written, Vec<Written>)> {
+        let (held, release) = a_held_write(writer).await?;
         let mut writes = queue();
         // Polling once sends every write to the writer, which is busy with the held one.
         std::future::poll_fn(|cx| {
@@ -464,6 +592,43 @@ mod tests {
             CAPACITY as i64,
             "none of the refused"
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn past_its_deadline_a_queued_write_is_never_made_and_a_begun_one_may_be()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let deadline = Duration::from_millis(200);
+        let writer = writer_with_deadline(&dir, deadline)?;
+        let (held, release) = a_held_write(&writer).await?;
+        let waited = Instant::now();
+
+        let queued = notes_queued(&writer, 5)().await;
+        let held = held.await?;
+
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "answered at the deadline, not when the disk came back: {:?}",
+            waited.elapsed()
+        );
+        assert!(
+            queued
+                .iter()
+                .all(|w| matches!(w, Err(RepositoryError::Unreached(_)))),
+            "still queued: certainly not made: {queued:?}"
+        );
+        assert!(
+            matches!(held, Err(RepositoryError::Unavailable(_))),
+            "begun: its outcome unknown: {held:?}"
+        );
+        release.send(())?;
+        let until = Instant::now() + Duration::from_secs(10);
+        while count(&dir, "held")? == 0 {
+            anyhow::ensure!(Instant::now() < until, "the begun write never committed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(count(&dir, "queued-%")?, 0, "the dropped writes never ran");
         Ok(())
     }
 

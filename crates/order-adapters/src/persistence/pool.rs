@@ -26,6 +26,10 @@ pub struct DatabaseOptions {
     /// at once as unavailable (503), so that a stalled disk turns into fast refusals,
     /// not an ever-growing queue of waiting requests.
     pub write_queue: usize,
+    /// How long a write may wait for SQLite's one writer and run on it before its
+    /// request is answered 503: a write still waiting then is dropped (certainly not
+    /// made), one under way may yet commit (its outcome is unknown).
+    pub write_timeout: Duration,
 }
 
 impl Default for DatabaseOptions {
@@ -35,6 +39,7 @@ impl Default for DatabaseOptions {
             connection_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             write_queue: 4096,
+            write_timeout: Duration::from_secs(5),
         }
     }
 }

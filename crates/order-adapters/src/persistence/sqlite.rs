@@ -110,8 +110,13 @@ pub(crate) fn open_sqlite(path: &Path, options: &DatabaseOptions) -> anyhow::Res
     };
     let mut writer = connect().with_context(context)?;
     apply_pending(&mut writer, SQLITE_MIGRATIONS)?;
-    let writer = GroupCommitWriter::start(writer, Box::new(connect), options.write_queue)
-        .context("cannot start the database writer")?;
+    let writer = GroupCommitWriter::start(
+        writer,
+        Box::new(connect),
+        options.write_queue,
+        options.write_timeout,
+    )
+    .context("cannot start the database writer")?;
     let readers =
         pool(&url, options.pool_size, options, Some(Box::new(pragmas))).with_context(context)?;
     Ok(SqliteBackend {

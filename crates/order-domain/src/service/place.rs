@@ -45,7 +45,9 @@ impl OrderService {
     /// # Errors
     /// See [`PlaceOrderError`]; whatever the error, nothing was stored and the stock is
     /// released (at once, or by [`OrderService::run_due_effects`] when the inventory
-    /// cannot be reached now).
+    /// cannot be reached now). One exception: [`RepositoryError::Unavailable`] when the
+    /// store failed mid-write and the guard could not tell whether the order was
+    /// stored; it may have been (holding its stock), and the caller must say so.
     #[instrument(skip_all, fields(customer_id = %new_order.customer_id(), request_id = %request_id))]
     pub async fn place_order(
         &self,

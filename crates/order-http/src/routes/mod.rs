@@ -142,9 +142,8 @@ pub fn dependency_error(unavailable: &UpstreamUnavailable) -> ApiError {
 /// A database failure: a passing outage is 503, anything else 500.
 pub fn repository_error(error: RepositoryError) -> ApiError {
     match &error {
-        RepositoryError::Unreached(_) | RepositoryError::Unavailable(_) => {
-            ApiError::service_unavailable(&error)
-        }
+        RepositoryError::Unreached(_) => ApiError::service_unavailable(&error),
+        RepositoryError::Unavailable(_) => ApiError::service_unavailable_outcome_unknown(&error),
         RepositoryError::Internal(_) => ApiError::internal(&error),
     }
 }

@@ -1,15 +1,24 @@
 //! Clients that hang up mid-placement: whatever the point they are cut off at, once the
 //! service has settled every reservation the inventory holds belongs to a stored order,
-//! and every stored order holds its reservation.
+//! and every stored order holds its reservation. And the faults of SQLite's one writer:
+//! a full queue refuses at once, a stopped writer fails liveness.
 
 use std::time::Duration;
 
-use order_adapters::testing::owed_releases;
+use order_adapters::testing::{SqliteWriteLock, TestDatabase, owed_releases};
+use order_adapters::{DatabaseOptions, DatabaseUrl};
+use order_http::config::Config;
+use order_http::startup::Application;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::fakes::FakeUpstream;
-use crate::helpers::{AppOptions, Backend, TestResult, eventually, spawn_app_with};
+use crate::helpers::{
+    AppOptions, Backend, TestApp, TestResult, assert_problem, eventually, order_body,
+    spawn_app_with, test_client,
+};
 
 order_adapters::on_both_backends!(
     placements_cut_off_at_random_points_leave_no_stock_without_an_order,
@@ -87,17 +96,23 @@ async fn placements_cut_off_at_random_points_leave_no_stock_without_an_order(
         "only {cut_off} cut off before their answer"
     );
 
-    let db = app.open_database()?;
-    eventually(Duration::from_secs(30), "settled", || async {
-        let settled = owed_releases(&db).await? == 0;
-        Ok(settled && fake.reservations() == app.all_order_ids().await?)
-    })
-    .await?;
+    until_settled(&app, &fake).await?;
     assert!(
         !fake.reservations().is_empty(),
         "some placements were stored"
     );
     Ok(())
+}
+
+/// Waits until the service has settled: no release is owed, and the reservations the
+/// inventory holds are exactly the stored orders'.
+async fn until_settled(app: &TestApp, fake: &FakeUpstream) -> TestResult {
+    let db = app.open_database()?;
+    eventually(Duration::from_secs(30), "settled", || async {
+        let settled = owed_releases(&db).await? == 0;
+        Ok(settled && fake.reservations() == app.all_order_ids().await?)
+    })
+    .await
 }
 
 /// A placement whose head promises 1,000 bytes of body; `trickle` sends one byte of it
@@ -159,5 +174,173 @@ async fn a_body_that_stalls_or_trickles_gets_408_and_the_connection_closes(
         );
     }
     assert!(app.all_order_ids().await?.is_empty(), "nothing is stored");
+    Ok(())
+}
+
+/// The service on SQLite with `database`'s options, calling `fake`; with where its
+/// database is.
+async fn on_sqlite_with_fake(
+    fake: &FakeUpstream,
+    database: DatabaseOptions,
+) -> anyhow::Result<(TestApp, DatabaseUrl)> {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            customer_service_url: Some(fake.url.clone()),
+            inventory_service_url: Some(fake.url.clone()),
+            database,
+            ..AppOptions::default()
+        },
+    )
+    .await?;
+    let url = app
+        .database
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no database"))?
+        .url()
+        .clone();
+    Ok((app, url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_write_queue_is_503_with_retry_after_and_stores_nothing() -> TestResult {
+    let fake = FakeUpstream::start(Duration::ZERO..Duration::from_millis(1))?;
+    // Room for few writes; the one held waits for the lock as long as the test needs,
+    // and so do the writes queued behind it.
+    let (app, database) = on_sqlite_with_fake(
+        &fake,
+        DatabaseOptions {
+            write_queue: 4,
+            busy_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            ..DatabaseOptions::default()
+        },
+    )
+    .await?;
+    let lock = SqliteWriteLock::take(&database)?;
+
+    // The writer waits for the lock in one write, four more wait in its queue: past
+    // those, placements are refused at once, before anything of them is written.
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..12 {
+        let (client, url, answered) = (app.client.clone(), app.url("/v1/orders"), answered.clone());
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("Idempotency-Key", format!("full-{n}"))
+                .json(&order_body())
+                .send()
+                .await;
+            let _ = answered.send((n, response));
+        });
+    }
+    drop(answered);
+    let (refused_key, refused) = tokio::time::timeout(Duration::from_secs(10), answers.recv())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no answer"))?;
+    let refused = refused?;
+    assert!(refused.headers().contains_key("retry-after"), "{refused:?}");
+    let problem = assert_problem(refused, 503, "service_unavailable", &[]).await?;
+    assert!(
+        !problem.to_string().contains("queue"),
+        "no internals: {problem}"
+    );
+
+    drop(lock);
+    while let Some((_, answer)) = answers.recv().await {
+        answer?;
+    }
+    // The refused request left no claim of its key behind: sent again, it places its
+    // order as a new one (once the queue has room for it).
+    eventually(Duration::from_secs(15), "placed again", || async {
+        let again = app
+            .place_with_key(&order_body(), &format!("full-{refused_key}"))
+            .await?;
+        Ok(again.status() == StatusCode::CREATED
+            && !again.headers().contains_key("idempotent-replayed"))
+    })
+    .await?;
+    until_settled(&app, &fake).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_fails_once_the_sqlite_writer_has_stopped() -> TestResult {
+    let database = TestDatabase::create(Backend::Sqlite)?;
+    let config = Config {
+        listen_addr: "127.0.0.1:0".parse()?,
+        database: database.url().clone(),
+        ..Config::default()
+    };
+    let app = Application::build(&config).await?;
+    let live = format!("http://127.0.0.1:{}/health/live", app.port());
+    let writer = app.database().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = test_client()?;
+    assert_eq!(client.get(&live).send().await?.status(), StatusCode::OK);
+
+    // Closing stops the writer thread, as its death would.
+    writer.close().await?;
+
+    eventually(Duration::from_secs(10), "down", || async {
+        let response = client.get(&live).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        Ok(status == StatusCode::SERVICE_UNAVAILABLE && body == json!({"status": "down"}))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_its_deadline_is_a_fast_503_that_tells_the_truth_and_leaks_no_stock()
+-> TestResult {
+    // The reservation takes long enough for the test to take the write lock while it
+    // is under way: the placement's guard is recorded, its order not yet stored.
+    let fake = FakeUpstream::start(Duration::from_millis(150)..Duration::from_millis(200))?;
+    let deadline = Duration::from_millis(300);
+    let (app, database) = on_sqlite_with_fake(
+        &fake,
+        DatabaseOptions {
+            write_timeout: deadline,
+            busy_timeout: Duration::from_secs(30),
+            ..DatabaseOptions::default()
+        },
+    )
+    .await?;
+    let db = app.open_database()?;
+    let placement = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/v1/orders"));
+        async move { client.post(url).json(&order_body()).send().await }
+    });
+    eventually(Duration::from_secs(10), "the guard recorded", || async {
+        Ok(owed_releases(&db).await? == 1)
+    })
+    .await?;
+    // As a hung disk would: the order's write is begun, and cannot finish.
+    let lock = SqliteWriteLock::take(&database)?;
+    let started = std::time::Instant::now();
+
+    let answer = tokio::time::timeout(Duration::from_secs(10), placement).await???;
+
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered at the deadline, not when the disk came back: {:?}",
+        started.elapsed()
+    );
+    assert!(answer.headers().contains_key("retry-after"));
+    let problem = assert_problem(answer, 503, "service_unavailable", &[]).await?;
+    let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+    drop(lock);
+    // The writer was stuck in the order's write (begun: it commits once the lock is
+    // free, and the client must not have been told otherwise), or in another write
+    // with the order's still queued (dropped: never made).
+    until_settled(&app, &fake).await?;
+    if !app.all_order_ids().await?.is_empty() {
+        assert!(
+            detail.contains("may or may not"),
+            "stored, but told otherwise: {problem}"
+        );
+    } else {
+        assert!(fake.reservations().is_empty(), "no stock held");
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -33,6 +33,8 @@ pub struct Instance {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
     log: mpsc::Receiver<Value>,
+    /// The log lines read so far.
+    read: Mutex<Vec<Value>>,
 }
 
 impl Drop for Instance {
@@ -72,6 +74,7 @@ pub fn start_instance(env: &[(&str, &str)]) -> anyhow::Result<Instance> {
         process,
         address: String::new(),
         log,
+        read: Mutex::default(),
     };
     let listening = instance.until_logged("listening", Duration::from_secs(30))?;
     let port = listening["port"]
@@ -91,10 +94,23 @@ impl Instance {
                 .log
                 .recv_timeout(left)
                 .map_err(|_| anyhow::anyhow!("no {message:?} logged within {within:?}"))?;
+            self.read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(event.clone());
             if event["message"] == message {
                 return Ok(event);
             }
         }
+    }
+
+    /// The log lines read so far: up to "listening" once started, and through each
+    /// line [`Instance::until_logged`] waited for since.
+    pub fn read_log(&self) -> Vec<Value> {
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends the process a signal, as `kill -<signal>` does.
