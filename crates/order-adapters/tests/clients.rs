@@ -21,7 +21,7 @@ use order_domain::{
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate, Times};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate, Times};
 
 type TestResult = anyhow::Result<()>;
 
@@ -96,6 +96,18 @@ async fn answer(
         .expect(calls)
         .mount(server)
         .await;
+}
+
+/// A fake of its own answering as [`answer`] does.
+async fn serving(
+    verb: &str,
+    route: &str,
+    response: ResponseTemplate,
+    calls: impl Into<Times>,
+) -> MockServer {
+    let server = MockServer::start().await;
+    answer(&server, verb, route, response, calls).await;
+    server
 }
 
 fn json_answer(status: u16, body: serde_json::Value) -> ResponseTemplate {
@@ -194,15 +206,7 @@ async fn a_known_customer_is_found_with_the_address_on_file_and_the_request_id_p
 
 #[tokio::test]
 async fn an_unknown_customer_is_none_asked_once_and_not_a_failure() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
-        "GET",
-        "/customers/cust-9",
-        ResponseTemplate::new(404),
-        1,
-    )
-    .await;
+    let server = serving("GET", "/customers/cust-9", ResponseTemplate::new(404), 1).await;
     let (customers, outcomes) = client(&server, HttpCustomerDirectory::new)?;
     assert_eq!(find_customer(&customers, "cust-9").await?, Ok(None));
     assert_eq!(outcomes.seen(), [CallOutcome::Succeeded]);
@@ -211,8 +215,7 @@ async fn an_unknown_customer_is_none_asked_once_and_not_a_failure() -> TestResul
 
 #[tokio::test]
 async fn a_malformed_or_unusable_customer_is_unavailable_not_retried() -> TestResult {
-    let server = MockServer::start().await;
-    answer(&server, "GET", "/customers/cust-1", malformed(200), 1).await;
+    let server = serving("GET", "/customers/cust-1", malformed(200), 1).await;
     // Well-formed JSON, but an address the order could not ship to.
     answer(
         &server,
@@ -240,15 +243,7 @@ async fn a_malformed_or_unusable_customer_is_unavailable_not_retried() -> TestRe
 
 #[tokio::test]
 async fn a_failing_customer_service_is_tried_three_times_then_unavailable() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
-        "GET",
-        "/customers/cust-1",
-        ResponseTemplate::new(500),
-        3,
-    )
-    .await;
+    let server = serving("GET", "/customers/cust-1", ResponseTemplate::new(500), 3).await;
     let (customers, outcomes) = client(&server, HttpCustomerDirectory::new)?;
     unavailable_from(
         find_customer(&customers, "cust-1").await?,
@@ -286,9 +281,7 @@ async fn a_failed_attempt_is_retried_and_the_next_answer_counts() -> TestResult 
 
 #[tokio::test]
 async fn a_slow_service_is_given_up_within_the_call_budget() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
+    let server = serving(
         "GET",
         "/customers/cust-1",
         ResponseTemplate::new(200).set_delay(Duration::from_secs(5)),
@@ -317,16 +310,8 @@ async fn a_slow_service_is_given_up_within_the_call_budget() -> TestResult {
 
 #[tokio::test]
 async fn after_consecutive_failed_calls_the_circuit_refuses_at_once_without_asking() -> TestResult {
-    let server = MockServer::start().await;
     // One attempt per call: five calls, five requests, then none.
-    answer(
-        &server,
-        "GET",
-        "/customers/cust-1",
-        ResponseTemplate::new(500),
-        5,
-    )
-    .await;
+    let server = serving("GET", "/customers/cust-1", ResponseTemplate::new(500), 5).await;
     let policy = CallPolicy {
         max_attempts: 1,
         circuit: CircuitSettings {
@@ -358,16 +343,25 @@ async fn after_consecutive_failed_calls_the_circuit_refuses_at_once_without_aski
 
 // The inventory service.
 
-#[tokio::test]
-async fn a_reservation_sends_the_order_s_id_and_items_and_201_is_reserved() -> TestResult {
-    let server = MockServer::start().await;
+/// The reservation of [`reservation`] as the inventory receives it: the order's id, so
+/// that a repeat is the same reservation, and its items.
+fn the_reservation_of_the_order() -> MockBuilder {
     Mock::given(method("POST"))
         .and(path("/reservations"))
         .and(body_json(json!({
             "reservationId": order_id().to_string(),
             "items": [{"productId": "prod-1", "quantity": 2}, {"productId": "prod-2", "quantity": 1}],
         })))
-        .respond_with(json_answer(201, json!({"reservationId": order_id().to_string()})))
+}
+
+#[tokio::test]
+async fn a_reservation_sends_the_order_s_id_and_items_and_201_is_reserved() -> TestResult {
+    let server = MockServer::start().await;
+    the_reservation_of_the_order()
+        .respond_with(json_answer(
+            201,
+            json!({"reservationId": order_id().to_string()}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -383,9 +377,7 @@ async fn a_reservation_sends_the_order_s_id_and_items_and_201_is_reserved() -> T
 
 #[tokio::test]
 async fn a_409_is_insufficient_stock_with_each_shortage_asked_once() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
+    let server = serving(
         "POST",
         "/reservations",
         json_answer(
@@ -413,9 +405,7 @@ async fn a_409_is_insufficient_stock_with_each_shortage_asked_once() -> TestResu
 
 #[tokio::test]
 async fn a_404_names_the_products_the_inventory_does_not_know() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
+    let server = serving(
         "POST",
         "/reservations",
         json_answer(404, json!({"missing": ["prod-2"]})),
@@ -446,8 +436,7 @@ async fn an_inventory_refusal_it_cannot_read_is_unavailable() -> TestResult {
             json!({"insufficient": [{"productId": "prod-1", "requested": -2, "available": 1}]}),
         ),
     ] {
-        let server = MockServer::start().await;
-        answer(&server, "POST", "/reservations", refusal, 1).await;
+        let server = serving("POST", "/reservations", refusal, 1).await;
         let (inventory, outcomes) = client(&server, HttpInventory::new)?;
         match inventory
             .reserve(&reservation()?, &RequestId::generate())
@@ -466,12 +455,7 @@ async fn an_inventory_refusal_it_cannot_read_is_unavailable() -> TestResult {
 #[tokio::test]
 async fn a_failing_inventory_is_retried_as_the_same_reservation_then_unavailable() -> TestResult {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/reservations"))
-        .and(body_json(json!({
-            "reservationId": order_id().to_string(),
-            "items": [{"productId": "prod-1", "quantity": 2}, {"productId": "prod-2", "quantity": 1}],
-        })))
+    the_reservation_of_the_order()
         .respond_with(ResponseTemplate::new(502))
         .expect(3)
         .mount(&server)
@@ -523,9 +507,7 @@ fn check(reference: &str) -> anyhow::Result<PaymentCheck> {
 
 #[tokio::test]
 async fn a_payment_is_read_as_the_payment_service_describes_it() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
+    let server = serving(
         "GET",
         "/payments/pay_123",
         json_answer(
@@ -554,10 +536,8 @@ async fn a_payment_is_read_as_the_payment_service_describes_it() -> TestResult {
 
 #[tokio::test]
 async fn an_unknown_payment_is_none_and_a_reference_is_one_path_segment() -> TestResult {
-    let server = MockServer::start().await;
     // A reference with a slash and dots names one payment; it cannot reach another path.
-    answer(
-        &server,
+    let server = serving(
         "GET",
         "/payments/tok%2F%2E%2E%2Fx%3Fy",
         ResponseTemplate::new(404),
@@ -577,9 +557,7 @@ async fn an_unknown_payment_is_none_and_a_reference_is_one_path_segment() -> Tes
 
 #[tokio::test]
 async fn a_payment_in_an_unknown_status_or_unreadable_is_unavailable() -> TestResult {
-    let server = MockServer::start().await;
-    answer(
-        &server,
+    let server = serving(
         "GET",
         "/payments/pay_1",
         json_answer(
@@ -641,8 +619,7 @@ async fn a_refund_is_asked_by_the_order_s_id_and_done_on_201_or_409_already_refu
 
 #[tokio::test]
 async fn a_refund_refused_with_a_4xx_is_refused_for_good_and_asked_once() -> TestResult {
-    let server = MockServer::start().await;
-    answer(&server, "POST", "/refunds", ResponseTemplate::new(422), 1).await;
+    let server = serving("POST", "/refunds", ResponseTemplate::new(422), 1).await;
     let (payments, outcomes) = client(&server, HttpPayments::new)?;
     assert!(matches!(
         payments.refund(&refund()?, &RequestId::generate()).await,
@@ -655,15 +632,7 @@ async fn a_refund_refused_with_a_4xx_is_refused_for_good_and_asked_once() -> Tes
 #[tokio::test]
 async fn a_refund_answered_429_or_5xx_is_retried_then_unavailable() -> TestResult {
     for status in [429, 503] {
-        let server = MockServer::start().await;
-        answer(
-            &server,
-            "POST",
-            "/refunds",
-            ResponseTemplate::new(status),
-            3,
-        )
-        .await;
+        let server = serving("POST", "/refunds", ResponseTemplate::new(status), 3).await;
         let (payments, _) = client(&server, HttpPayments::new)?;
         assert!(
             matches!(
@@ -730,8 +699,7 @@ async fn a_quote_that_is_no_amount_of_money_or_currency_is_unavailable() -> Test
         // The spec names no other answer.
         json_answer(404, json!({})),
     ] {
-        let server = MockServer::start().await;
-        answer(&server, "POST", "/quotes", quote, 1).await;
+        let server = serving("POST", "/quotes", quote, 1).await;
         let (shipping, _) = client(&server, HttpShipping::new)?;
         unavailable_from(
             shipping
