@@ -1,6 +1,8 @@
 //! Databases for tests: each test gets one of its own, so tests run in parallel and
 //! leave nothing behind. Behind the `testing` feature; not for production use.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use diesel::{
@@ -143,14 +145,7 @@ impl Drop for SqliteWriteLock {
 #[macro_export]
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() -> ::anyhow::Result<()> {
-                    super::$test($crate::testing::Backend::Sqlite).await
-                }
-            )*
-        }
+        $crate::on_one_backend!($($test),*);
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +159,50 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Runs each named test, an `async fn(Backend) -> anyhow::Result<()>` of the calling
+/// module, on SQLite only, as `sqlite::<name>`: for tests of what does not depend on the
+/// database (the HTTP layer against its document, its conventions), which a second
+/// backend would only run twice.
+#[macro_export]
+macro_rules! on_one_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() -> ::anyhow::Result<()> {
+                    super::$test($crate::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+/// Waits until `probe` finds what it looks for (`Ok(true)`), asking again every few
+/// milliseconds for at most `within`; the error names `what` was awaited, and a probe's
+/// error ends the wait at once. For waiting on what happens in the background (a retry,
+/// a relay, a recovery) without sleeping a fixed time in its stead.
+///
+/// # Errors
+/// The probe's error, or `within` passed without it finding what it looks for.
+pub async fn eventually(
+    within: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if probe().await? {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "not {what} after {within:?}");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// How long [`eventually`] waits between probes: short beside any deadline, long
+/// enough not to keep a core busy.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// A schema of its own on a PostgreSQL server, dropped with everything in it when this
 /// value is dropped.

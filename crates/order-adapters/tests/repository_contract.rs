@@ -1,10 +1,10 @@
 //! The store's contract, on a real SQLite file and on a real PostgreSQL database.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use order_adapters::testing::{Backend, TestDatabase};
+use order_adapters::testing::{Backend, TestDatabase, eventually};
 use order_adapters::{Database, DatabaseOptions, DemoDirectory, OrderStore};
 use order_domain::{
     Actor, Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory,
@@ -78,14 +78,10 @@ async fn a_stopped_sqlite_writer_is_reported_as_unable_to_write() -> TestResult 
     assert!(test.db.can_write());
     test.db.close().await?;
     // `close` answers just before the writer's thread has ended.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while test.db.can_write() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the writer never said it stopped"
-        );
-        tokio::task::yield_now().await;
-    }
+    eventually(Duration::from_secs(5), "stopped writing", async || {
+        Ok(!test.db.can_write())
+    })
+    .await?;
     assert!(test.db.readiness().await.is_err(), "not ready either");
     Ok(())
 }
@@ -246,12 +242,10 @@ async fn complete(
 /// Claims until the claim succeeds, within a deadline: for claims that may take over
 /// another only once the database's clock has moved past it.
 async fn claimed_eventually(store: &OrderStore, claim: &IdempotencyClaim) -> TestResult {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while store.claim(claim).await? != ClaimOutcome::Claimed {
-        anyhow::ensure!(Instant::now() < deadline, "never claimed");
-        tokio::task::yield_now().await;
-    }
-    Ok(())
+    eventually(Duration::from_secs(5), "claimed", async || {
+        Ok(store.claim(claim).await? == ClaimOutcome::Claimed)
+    })
+    .await
 }
 
 async fn a_stored_order_reads_back_exactly_as_it_was_even_after_reopening(
@@ -1075,18 +1069,13 @@ async fn concurrent_writers_never_make_a_reader_skip_or_repeat_an_event(
     // The reader pages while the writers commit, as a consumer of the feed does.
     let mut seen = Vec::new();
     let mut after = 0;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.len() < 120 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "saw {} of 120 events",
-            seen.len()
-        );
+    eventually(Duration::from_secs(30), "read all 120 events", async || {
         let page = store.read_events(FeedStart::After(after), 7).await?;
         seen.extend(page.events.iter().map(|e| e.event.id));
         after = page.next_after;
-        tokio::task::yield_now().await;
-    }
+        Ok(seen.len() >= 120)
+    })
+    .await?;
     for writer in await_all(writers.into_iter()).await {
         writer??;
     }
@@ -1215,17 +1204,18 @@ async fn one_holder_at_a_time_relays_for_a_consumer_and_its_position_holds_event
             .await?,
         Some(end - 1)
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(position) = store
-            .lease_consumer("broker", "b", lease, FeedStart::Oldest)
-            .await?
-        {
-            assert_eq!(position, end - 1);
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the lease never ran out");
-        tokio::task::yield_now().await;
-    }
+    let mut position = None;
+    eventually(
+        Duration::from_secs(5),
+        "taken over once the lease ran out",
+        async || {
+            position = store
+                .lease_consumer("broker", "b", lease, FeedStart::Oldest)
+                .await?;
+            Ok(position.is_some())
+        },
+    )
+    .await?;
+    assert_eq!(position, Some(end - 1));
     Ok(())
 }

@@ -10,11 +10,10 @@ use order_adapters::DatabaseUrl;
 use order_adapters::testing::{PostgresSchema, postgres_server};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
+mod fakes;
 mod process;
 
+use fakes::FakeUpstream;
 use process::{Instance, start_instance};
 
 type TestResult = anyhow::Result<()>;
@@ -34,36 +33,20 @@ fn order_body() -> Value {
 struct TwoInstances {
     first: Instance,
     second: Instance,
-    _customers: MockServer,
-    inventory: MockServer,
+    upstream: FakeUpstream,
 }
 
 async fn two_instances(
     database: &str,
     reservation_delay: Duration,
 ) -> anyhow::Result<TwoInstances> {
-    let customers = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/customers/cust-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "cust-1", "name": "Ada", "email": "ada@example.com",
-            "shippingAddress": {"line1": "1 Elm St", "city": "Springfield", "postalCode": "62701", "country": "US"}
-        })))
-        .mount(&customers)
-        .await;
-    let inventory = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/reservations"))
-        .respond_with(ResponseTemplate::new(201).set_delay(reservation_delay))
-        .mount(&inventory)
-        .await;
+    let upstream = FakeUpstream::start(reservation_delay..reservation_delay)?;
 
     // Both start at once: the migrations are applied once, under an advisory lock.
-    let (customers_url, inventory_url) = (customers.uri(), inventory.uri());
     let env = [
         ("ORDERS_DATABASE_URL", database),
-        ("ORDERS_CUSTOMER_SERVICE_URL", customers_url.as_str()),
-        ("ORDERS_INVENTORY_SERVICE_URL", inventory_url.as_str()),
+        ("ORDERS_CUSTOMER_SERVICE_URL", upstream.url.as_str()),
+        ("ORDERS_INVENTORY_SERVICE_URL", upstream.url.as_str()),
     ];
     let (first, second) = std::thread::scope(|scope| {
         let a = scope.spawn(|| start_instance(&env));
@@ -73,8 +56,7 @@ async fn two_instances(
     Ok(TwoInstances {
         first: first.map_err(|_| anyhow::anyhow!("start panicked"))??,
         second: second.map_err(|_| anyhow::anyhow!("start panicked"))??,
-        _customers: customers,
-        inventory,
+        upstream,
     })
 }
 
@@ -90,8 +72,7 @@ async fn two_instances_on_one_database_share_idempotency_and_lose_no_update() ->
     let TwoInstances {
         first,
         second,
-        inventory,
-        ..
+        upstream,
     } = two_instances(&database, Duration::from_millis(50)).await?;
     let instances = [&first.address, &second.address];
     // A request that gets no answer fails the test instead of hanging the run.
@@ -131,13 +112,10 @@ async fn two_instances_on_one_database_share_idempotency_and_lose_no_update() ->
         .json()
         .await?;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
-    let reservations = inventory.received_requests().await.unwrap_or_default();
     assert_eq!(
-        reservations
-            .iter()
-            .filter(|r| r.method.as_str() == "POST")
-            .count(),
-        1
+        upstream.reservation_requests(),
+        1,
+        "one reservation asked for"
     );
 
     let id = created[0].as_str().unwrap_or_default().to_owned();

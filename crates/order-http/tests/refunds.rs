@@ -3,8 +3,9 @@
 
 mod process;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use order_adapters::testing::eventually;
 use process::start_instance;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -78,23 +79,16 @@ async fn a_refund_owed_at_a_kill_is_made_after_the_restart() -> TestResult {
         .mount(&payments)
         .await;
     let restarted = start_instance(&env)?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "refunded", async || {
         let order: Value = client
             .get(format!("{}/v1/orders/{id}", restarted.address))
             .send()
             .await?
             .json()
             .await?;
-        if order["refund"]["status"] == "completed" {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the refund was not made: {order}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Ok(order["refund"]["status"] == "completed")
+    })
+    .await?;
     let refunds = payments
         .received_requests()
         .await

@@ -2,15 +2,16 @@
 //! finishes the requests in flight, closes the database, and exits 0; what it
 //! acknowledged is there when it starts again.
 
+mod fakes;
 mod process;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use fakes::FakeUpstream;
+use order_adapters::testing::eventually;
 use process::start_instance;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 type TestResult = anyhow::Result<()>;
 
@@ -18,28 +19,12 @@ async fn a_signal_lets_the_request_in_flight_finish_then_exits_cleanly(signal: &
     let dir = tempfile::tempdir()?;
     let database = dir.path().join("orders.db");
     let url = format!("sqlite://{}", database.display());
-    let customers = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/customers/cust-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "cust-1", "name": "Ada", "email": "ada@example.com",
-            "shippingAddress": {"line1": "1 Elm St", "city": "Springfield",
-                                "postalCode": "62701", "country": "US"}
-        })))
-        .mount(&customers)
-        .await;
-    let inventory = MockServer::start().await;
     // A slow reservation keeps the placement in flight while the signal arrives.
-    Mock::given(method("POST"))
-        .and(path("/reservations"))
-        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_millis(700)))
-        .mount(&inventory)
-        .await;
-    let (customers_url, inventory_url) = (customers.uri(), inventory.uri());
+    let upstream = FakeUpstream::start(Duration::from_millis(700)..Duration::from_millis(700))?;
     let env = [
         ("ORDERS_DATABASE_URL", url.as_str()),
-        ("ORDERS_CUSTOMER_SERVICE_URL", customers_url.as_str()),
-        ("ORDERS_INVENTORY_SERVICE_URL", inventory_url.as_str()),
+        ("ORDERS_CUSTOMER_SERVICE_URL", upstream.url.as_str()),
+        ("ORDERS_INVENTORY_SERVICE_URL", upstream.url.as_str()),
     ];
     let mut instance = start_instance(&env)?;
     let client = reqwest::Client::builder()
@@ -53,19 +38,12 @@ async fn a_signal_lets_the_request_in_flight_finish_then_exits_cleanly(signal: &
             .json(&body)
             .send(),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while inventory
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty()
-    {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the placement never reached the inventory"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "reached by the placement",
+        async || Ok(upstream.reservation_requests() > 0),
+    )
+    .await?;
 
     instance.signal(signal)?;
 

@@ -1,10 +1,10 @@
 //! Starting the app for a test, and typed helpers for its requests.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub use order_adapters::testing::Backend;
 use order_adapters::testing::TestDatabase;
 use order_adapters::testing::owed_releases;
+pub use order_adapters::testing::{Backend, eventually};
 use order_adapters::{CallPolicy, CircuitSettings, Database, DatabaseOptions, DatabaseUrl};
 use order_domain::{EffectPolicy, PlacementPolicy};
 use order_http::config::{AuthSettings, Config, LogFormat, RateLimitSettings};
@@ -351,23 +351,6 @@ pub fn ids_of(page: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Waits until `probe` finds what it looks for (`Ok(true)`), asking again as soon as
-/// the runtime lets it, for at most `within`; the error names `what` was awaited.
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut probe: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if probe().await? {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "not {what} after {within:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Checks a problem+json answer: its status, its code, and the fields it names.

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{AppOptions, TestResult, assert_problem, order_body, start_with};
+use crate::helpers::{AppOptions, TestResult, assert_problem, eventually, order_body, start_with};
 
 /// Forwards connections to PostgreSQL until cut.
 struct Proxy {
@@ -133,17 +133,10 @@ async fn a_database_outage_is_503_and_the_service_recovers_when_it_returns() -> 
     assert_eq!(ready["database"]["status"], "down");
 
     proxy.restore();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = app.get("/v1/orders").await?.status();
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the service did not recover: {status}"
-        );
-    }
+    eventually(Duration::from_secs(10), "recovered", async || {
+        Ok(app.get("/v1/orders").await?.status() == StatusCode::OK)
+    })
+    .await?;
     assert_eq!(
         app.listed_ids("").await?.len(),
         1,

@@ -11,7 +11,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{
-    AppOptions, Backend, TestApp, TestResult, assert_problem, order_body, spawn_app_with,
+    AppOptions, Backend, TestApp, TestResult, assert_problem, eventually, order_body,
+    spawn_app_with,
 };
 
 fn options() -> AppOptions {
@@ -151,18 +152,12 @@ async fn a_service_that_refuses_connections_is_503_within_the_budget(
 
 /// Waits, up to 10 s, until readiness shows the customer service's circuit in `state`.
 async fn until_customer_circuit(app: &TestApp, state: &str) -> TestResult {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("showing the circuit {state}");
+    eventually(Duration::from_secs(10), &what, async || {
         let ready: Value = app.get("/health/ready").await?.json().await?;
-        if ready["upstreams"][0]["circuit"] == state {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the circuit never showed {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        Ok(ready["upstreams"][0]["circuit"] == state)
+    })
+    .await
 }
 
 async fn the_circuit_opens_after_consecutive_failures_fails_fast_and_closes_after_a_good_trial(

@@ -780,16 +780,10 @@ async fn the_service_accepts_exactly_the_parameters_its_document_describes(
 }
 
 // What is checked is the HTTP layer against its own document: one backend suffices.
-#[tokio::test]
-async fn the_service_accepts_exactly_the_bodies_its_document_describes_on_sqlite() -> TestResult {
-    the_service_accepts_exactly_the_bodies_its_document_describes(Backend::Sqlite).await
-}
-
-#[tokio::test]
-async fn the_service_accepts_exactly_the_parameters_its_document_describes_on_sqlite() -> TestResult
-{
-    the_service_accepts_exactly_the_parameters_its_document_describes(Backend::Sqlite).await
-}
+order_adapters::on_one_backend!(
+    the_service_accepts_exactly_the_bodies_its_document_describes,
+    the_service_accepts_exactly_the_parameters_its_document_describes,
+);
 
 /// A body the test builds by hand still reads as the document's.
 #[test]

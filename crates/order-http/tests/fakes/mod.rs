@@ -1,7 +1,7 @@
-//! A stateful fake of the customer and inventory services, for the tests that check
-//! what the inventory ends up holding: unlike a wiremock stub it keeps reservations,
-//! takes its time like a real service, and, like one, makes a reservation it has begun
-//! even when the caller has stopped waiting for the answer.
+//! A stateful fake of the customer and inventory services, shared by the tests that run
+//! the service's binary: unlike a wiremock stub it keeps reservations, takes its time
+//! like a real service, and, like one, makes a reservation it has begun even when the
+//! caller has stopped waiting for the answer.
 
 #![allow(dead_code, reason = "each test binary uses the part it needs")]
 
@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 struct State {
     /// Reservation id → its items.
     reservations: HashMap<String, Value>,
+    /// How many reservations were asked for, repeats included, made or not yet.
+    reservation_requests: usize,
 }
 
 /// How the fake behaves.
@@ -77,6 +79,15 @@ impl FakeUpstream {
         })
     }
 
+    /// How many reservations were asked for so far, repeats included, counted as each
+    /// request arrives (before the fake takes its time to make it).
+    pub fn reservation_requests(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reservation_requests
+    }
+
     /// The ids of the reservations held now.
     pub fn reservations(&self) -> HashSet<String> {
         self.state
@@ -113,6 +124,10 @@ async fn reserve(
         return HttpResponse::BadRequest().finish();
     };
     let items = body["items"].clone();
+    state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .reservation_requests += 1;
     let wait = draw(&behaviour.latency);
     // Made in a task of its own: actix drops a handler whose client has gone, and a
     // real service finishes the reservation it began whether or not anyone waits.
