@@ -623,11 +623,12 @@ mod tests {
             "begun: its outcome unknown: {held:?}"
         );
         release.send(())?;
-        let until = Instant::now() + Duration::from_secs(10);
-        while count(&dir, "held")? == 0 {
-            anyhow::ensure!(Instant::now() < until, "the begun write never committed");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::testing::eventually(
+            Duration::from_secs(10),
+            "the begun write committed",
+            async || Ok(count(&dir, "held")? > 0),
+        )
+        .await?;
         assert_eq!(count(&dir, "queued-%")?, 0, "the dropped writes never ran");
         Ok(())
     }
