@@ -2,7 +2,11 @@
 //! either database.
 
 use async_trait::async_trait;
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Text};
 use order_domain::{
     Currency, DueEffect, Effect, EffectId, EffectOutbox, EventId, Money, OrderEvent, OrderId,
     PaymentReference, PendingEffect, RecordedEvent, RepositoryError, RequestId,
@@ -25,8 +29,7 @@ struct EffectRow {
 }
 
 /// An effect as it is recorded (its `taken` count aside, which only workers change).
-#[derive(Debug, Insertable, AsChangeset)]
-#[diesel(table_name = effects, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[derive(Debug)]
 pub(crate) struct NewEffectRow {
     id: String,
     kind: &'static str,
@@ -35,6 +38,55 @@ pub(crate) struct NewEffectRow {
     attempts: i64,
     due_at: DatabaseNow,
     recorded_at: DatabaseNow,
+}
+
+/// Records an effect, or records it afresh (its `taken` count kept) when one with its id
+/// is there. Fixed text, so that it is prepared once per connection: Diesel prepares
+/// an upsert's `DO UPDATE` anew every time, and every placement records one.
+#[derive(Debug)]
+pub(crate) struct RecordEffect<'a>(pub &'a NewEffectRow);
+
+impl<DB> QueryFragment<DB> for RecordEffect<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    DatabaseNow: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let row = self.0;
+        out.push_sql(
+            "INSERT INTO effects (id, kind, payload, request_id, attempts, due_at, recorded_at, \
+             taken) VALUES (",
+        );
+        out.push_bind_param::<Text, _>(row.id.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(row.kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(row.payload.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(row.request_id.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&row.attempts)?;
+        out.push_sql(", ");
+        row.due_at.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        row.recorded_at.walk_ast(out.reborrow())?;
+        out.push_sql(
+            ", 0) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, payload = \
+             excluded.payload, request_id = excluded.request_id, attempts = excluded.attempts, \
+             due_at = excluded.due_at, recorded_at = excluded.recorded_at",
+        );
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for RecordEffect<'_> {}
+
+// The text never varies, so the type alone identifies the prepared statement.
+impl QueryId for RecordEffect<'_> {
+    type QueryId = RecordEffect<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
 /// The stored payload of a release.
@@ -161,13 +213,7 @@ fn pending_from_row(row: EffectRow) -> anyhow::Result<PendingEffect> {
 /// transaction.
 macro_rules! record_effect {
     ($conn:expr, $row:expr) => {{
-        let row = $row;
-        diesel::insert_into($crate::persistence::schema::effects::table)
-            .values((row, $crate::persistence::schema::effects::taken.eq(0_i64)))
-            .on_conflict($crate::persistence::schema::effects::id)
-            .do_update()
-            .set(row)
-            .execute($conn)?;
+        diesel::RunQueryDsl::execute($crate::persistence::effects::RecordEffect($row), $conn)?;
         anyhow::Ok(())
     }};
 }
