@@ -16,7 +16,7 @@ use super::clock::DatabaseNow;
 use super::database::{Database, on_database};
 use super::effects::{effect_row, record_effect};
 use super::events::{event_row, record_event};
-use super::fixed::CompleteKey;
+use super::fixed::{CompleteKey, LiteralLimit};
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
@@ -315,7 +315,6 @@ impl OrderRepository for OrderStore {
                 .select(OrderRow::as_select())
                 .filter(orders::deleted_at.is_null())
                 .order((orders::created_at.desc(), orders::id.desc()))
-                .limit(i64::from(query.limit.get()) + 1)
                 .into_boxed();
             if let Some(customer) = &query.customer_id {
                 select = select.filter(orders::customer_id.eq(customer.as_str().to_owned()));
@@ -334,7 +333,12 @@ impl OrderRepository for OrderStore {
                         .and(orders::id.lt(after.id.to_string()))),
                 );
             }
-            let mut rows: Vec<OrderRow> = select.load(conn)?;
+            // One more than the page, to learn whether another follows.
+            let mut rows: Vec<OrderRow> = LiteralLimit {
+                query: select,
+                limit: query.limit.get() + 1,
+            }
+            .load(conn)?;
             let more = rows.len() > query.limit.get() as usize;
             rows.truncate(query.limit.get() as usize);
             let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
