@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
+use order_adapters::testing::eventually;
 use order_adapters::{
     CallObserver, CallOutcome, CallPolicy, CircuitSettings, HttpCustomerDirectory, HttpInventory,
     HttpNotifier, HttpPayments, HttpShipping, UpstreamSettings,
@@ -25,26 +26,40 @@ use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate, Times};
 
 type TestResult = anyhow::Result<()>;
 
-/// Remembers how each call ended, as the service's metrics are told.
+/// Remembers how each call ended and whether each look-up among remembered answers
+/// found one, as the service's metrics are told.
 #[derive(Debug, Default)]
-struct Outcomes(Mutex<Vec<CallOutcome>>);
+struct Outcomes {
+    calls: Mutex<Vec<CallOutcome>>,
+    cache_hits: Mutex<Vec<bool>>,
+}
 
 impl CallObserver for Outcomes {
     fn call_ended(&self, _: UpstreamService, outcome: CallOutcome, _: Duration) {
-        self.0
+        self.calls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(outcome);
     }
 
-    /// Never told: these clients remember nothing (the customer cache is tested beside
-    /// its code).
-    fn cache_lookup(&self, _: UpstreamService, _: bool) {}
+    fn cache_lookup(&self, _: UpstreamService, hit: bool) {
+        self.cache_hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(hit);
+    }
 }
 
 impl Outcomes {
     fn seen(&self) -> Vec<CallOutcome> {
-        self.0
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn cache_hits(&self) -> Vec<bool> {
+        self.cache_hits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -178,6 +193,68 @@ async fn find_customer(
     Ok(customers
         .find_customer(&CustomerId::parse(id)?, &RequestId::generate())
         .await)
+}
+
+/// A client of the customer service that remembers customers found for `keep`.
+fn remembering(
+    server: &MockServer,
+    keep: Duration,
+) -> anyhow::Result<(HttpCustomerDirectory, Arc<Outcomes>)> {
+    client(server, |settings| {
+        Ok(HttpCustomerDirectory::new(settings)?.remembering_found(keep, 100))
+    })
+}
+
+#[tokio::test]
+async fn a_customer_found_is_looked_up_once_while_remembered() -> TestResult {
+    let found = json_answer(200, json!({"id": "cust-1"}));
+    let server = serving("GET", "/customers/cust-1", found, 1).await;
+    let (customers, outcomes) = remembering(&server, Duration::from_secs(60))?;
+    for _ in 0..3 {
+        let customer = find_customer(&customers, "cust-1").await??;
+        assert_eq!(
+            customer.map(|c| c.id.to_string()),
+            Some("cust-1".to_owned())
+        );
+    }
+    assert_eq!(outcomes.cache_hits(), [false, true, true]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_customer_is_asked_for_every_time() -> TestResult {
+    let unknown = ResponseTemplate::new(404);
+    let server = serving("GET", "/customers/cust-9", unknown, 2).await;
+    let (customers, outcomes) = remembering(&server, Duration::from_secs(60))?;
+    for _ in 0..2 {
+        assert_eq!(find_customer(&customers, "cust-9").await??, None);
+    }
+    assert_eq!(outcomes.cache_hits(), [false, false]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_remembered_customer_is_asked_for_again_once_expired() -> TestResult {
+    let found = json_answer(200, json!({"id": "cust-1"}));
+    let server = serving("GET", "/customers/cust-1", found, 2..).await;
+    let (customers, outcomes) = remembering(&server, Duration::from_millis(20))?;
+    eventually(Duration::from_secs(5), "the entry expired", async || {
+        find_customer(&customers, "cust-1").await??;
+        Ok(outcomes.seen().len() == 2)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_zero_keep_remembers_nothing() -> TestResult {
+    let found = json_answer(200, json!({"id": "cust-1"}));
+    let server = serving("GET", "/customers/cust-1", found, 2).await;
+    let (customers, outcomes) = remembering(&server, Duration::ZERO)?;
+    for _ in 0..2 {
+        find_customer(&customers, "cust-1").await??;
+    }
+    assert!(outcomes.cache_hits().is_empty());
+    Ok(())
 }
 
 #[tokio::test]
