@@ -1,5 +1,6 @@
 //! The store's contract, on a real SQLite file and on a real PostgreSQL database.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,10 +108,21 @@ fn order(
     store: &str,
     at: DateTime<Utc>,
 ) -> anyhow::Result<(Order, order_domain::HistoryEntry)> {
+    order_of_quantity(customer, store, at, 1)
+}
+
+/// An order whose first line has `quantity` units, so that orders can be told apart by
+/// their lines.
+fn order_of_quantity(
+    customer: &str,
+    store: &str,
+    at: DateTime<Utc>,
+    quantity: i64,
+) -> anyhow::Result<(Order, order_domain::HistoryEntry)> {
     let lines = OrderLines::new(vec![
         (
             ProductId::parse("prod-1")?,
-            Quantity::new(1)?,
+            Quantity::new(quantity)?,
             Money::from_minor_units(1000)?,
         ),
         (
@@ -273,13 +285,15 @@ async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order(
     let test = TestDb::new(backend)?;
     let store = test.store();
     let mut placed_ids = Vec::new();
+    let mut lines_placed = HashMap::new();
     for i in 0..7 {
         // Pairs share a creation time, so the id must break the tie.
         let at = base_time() + TimeDelta::seconds(i / 2);
         let customer = if i % 3 == 0 { "cust-a" } else { "cust-b" };
-        let (order, placed) = order(customer, "store-1", at)?;
+        let (order, placed) = order_of_quantity(customer, "store-1", at, i + 1)?;
         store_placed(&store, &order, &placed).await?;
         placed_ids.push((order.created_at(), order.id()));
+        lines_placed.insert(order.id(), order.lines().clone());
     }
     placed_ids.sort();
     placed_ids.reverse();
@@ -291,6 +305,10 @@ async fn listing_pages_newest_first_with_filters_and_never_repeats_an_order(
     };
     loop {
         let page = store.list_orders(&page_query).await?;
+        // The page's lines are read for all its orders at once: each must get its own.
+        for listed in &page.orders {
+            assert_eq!(Some(listed.lines()), lines_placed.get(&listed.id()));
+        }
         seen.extend(page.orders.iter().map(|o| (o.created_at(), o.id())));
         match page.next {
             Some(next) => page_query.after = Some(next),

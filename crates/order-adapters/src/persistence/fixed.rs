@@ -5,11 +5,15 @@
 
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Binary, Text, Timestamp};
+use diesel::sql_types::{Array, BigInt, Binary, Bool, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+
+use super::schema::order_items;
 
 /// A statement of fixed text and no binds, on SQLite.
 macro_rules! fixed_statement {
@@ -150,3 +154,54 @@ impl<Q> QueryId for LiteralLimit<Q> {
 }
 
 impl<Q, Conn> RunQueryDsl<Conn> for LiteralLimit<Q> {}
+
+/// `order_items.order_id` is one of a page's order ids, as one bind however many there
+/// are: Diesel's `IN (?, ?, …)` has as many binds as ids, so it never caches it and
+/// SQLite prepared it on every listing. SQLite reads the ids from a JSON array
+/// (`json_each`), PostgreSQL from an array (`= ANY`).
+#[derive(Debug)]
+pub(crate) struct ItemOfOrders {
+    ids: Vec<String>,
+    as_json: String,
+}
+
+impl ItemOfOrders {
+    pub(crate) fn new(ids: Vec<String>) -> serde_json::Result<Self> {
+        let as_json = serde_json::to_string(&ids)?;
+        Ok(Self { ids, as_json })
+    }
+}
+
+impl Expression for ItemOfOrders {
+    type SqlType = Bool;
+}
+
+impl AppearsOnTable<order_items::table> for ItemOfOrders {}
+
+impl ValidGrouping<()> for ItemOfOrders {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryFragment<Sqlite> for ItemOfOrders {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("order_items.order_id IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(self.as_json.as_str())?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Pg> for ItemOfOrders {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("order_items.order_id = ANY(");
+        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+// The text never varies, so the type alone identifies the prepared statement.
+impl QueryId for ItemOfOrders {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}

@@ -16,7 +16,7 @@ use super::clock::DatabaseNow;
 use super::database::{Database, on_database};
 use super::effects::{effect_row, record_effect};
 use super::events::{event_row, record_event};
-use super::fixed::{CompleteKey, LiteralLimit};
+use super::fixed::{CompleteKey, ItemOfOrders, LiteralLimit};
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
@@ -27,7 +27,7 @@ use super::schema::{effects, idempotency_keys, order_history, order_items, order
 macro_rules! load_items {
     ($conn:expr, $order_ids:expr) => {{
         let rows: Vec<ItemRow> = order_items::table
-            .filter(order_items::order_id.eq_any($order_ids))
+            .filter(ItemOfOrders::new($order_ids)?)
             .order((order_items::order_id, order_items::line_no))
             .select(ItemRow::as_select())
             .load($conn)?;
@@ -342,7 +342,7 @@ impl OrderRepository for OrderStore {
             let more = rows.len() > query.limit.get() as usize;
             rows.truncate(query.limit.get() as usize);
             let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-            let mut items = load_items!(conn, &ids);
+            let mut items = load_items!(conn, ids);
             let orders = rows
                 .into_iter()
                 .map(|row| {
