@@ -16,6 +16,6 @@ pub use clients::{
 };
 pub use demo::DemoDirectory;
 pub use persistence::{
-    Database, DatabaseOptions, DatabaseUrl, OrderStore, PoolUse, Readiness, masked_url,
+    Database, DatabaseOptions, DatabaseUrl, OrderStore, PoolUse, Readiness, WriteCounts, masked_url,
 };
 pub use system::{SystemClock, UuidV7Ids};

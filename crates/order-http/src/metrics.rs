@@ -91,6 +91,7 @@ pub struct Metrics {
     oldest_event_waiting: Family<RelayLabels, Gauge<f64, AtomicU64>>,
     writes: Counter,
     commits: Counter,
+    write_reruns: Counter,
 }
 
 impl Default for Metrics {
@@ -115,6 +116,7 @@ impl Default for Metrics {
         let oldest_event_waiting = Family::default();
         let writes = Counter::default();
         let commits = Counter::default();
+        let write_reruns = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -181,6 +183,11 @@ impl Default for Metrics {
             "Transactions committed by SQLite's group-commit writer: writes / commits is the mean batch",
             commits.clone(),
         );
+        registry.register(
+            "database_batch_reruns",
+            "Batches SQLite's group-commit writer ran a second time, each write alone, because one of their writes failed",
+            write_reruns.clone(),
+        );
         Self {
             registry,
             requests,
@@ -196,6 +203,7 @@ impl Default for Metrics {
             oldest_event_waiting,
             writes,
             commits,
+            write_reruns,
         }
     }
 }
@@ -289,9 +297,10 @@ impl Metrics {
             set("idle", idle);
             set("in_use", connections.saturating_sub(idle));
         }
-        if let Some((writes, commits)) = database.write_counts() {
-            catch_up(&self.writes, writes);
-            catch_up(&self.commits, commits);
+        if let Some(counts) = database.write_counts() {
+            catch_up(&self.writes, counts.writes);
+            catch_up(&self.commits, counts.commits);
+            catch_up(&self.write_reruns, counts.reruns);
         }
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {

@@ -6,6 +6,7 @@
 use anyhow::anyhow;
 use order_domain::RepositoryError;
 
+use super::group_commit::WriteCounts;
 use super::migrations::{Readiness, SQLITE_MIGRATIONS, readiness_of};
 use super::pool::{DatabaseOptions, PoolState, PoolUse};
 use super::postgres::{PostgresBackend, open_postgres};
@@ -137,9 +138,9 @@ impl Database {
         }
     }
 
-    /// How many writes and commits SQLite's group-commit writer has made; `None` on
-    /// PostgreSQL, which commits every write on its own.
-    pub fn write_counts(&self) -> Option<(u64, u64)> {
+    /// What SQLite's group-commit writer has done; `None` on PostgreSQL, which commits
+    /// every write on its own.
+    pub fn write_counts(&self) -> Option<WriteCounts> {
         match &self.backend {
             Backend::Sqlite(sqlite) => Some(sqlite.writer.stats().counts()),
             Backend::Postgres(_) => None,

@@ -281,7 +281,7 @@ impl EffectOutbox for OrderStore {
     async fn complete_effect(&self, id: &EffectId) -> Result<(), RepositoryError> {
         let id = id.as_str().to_owned();
         on_database!(self.db, write, |conn| {
-            diesel::delete(effects::table.find(id)).execute(conn)?;
+            diesel::delete(effects::table.find(&id)).execute(conn)?;
             Ok(())
         })
     }

@@ -3,11 +3,17 @@
 //! SQLite commits one write transaction at a time, and with `synchronous=FULL` every
 //! commit waits for the disk. One transaction per write would make the disk's flush
 //! rate the service's write rate. So one thread owns the write connection and gathers
-//! the writes that arrive together into one transaction: each write runs in a savepoint
-//! of its own (a failing write rolls back alone, its batch goes on), the transaction
-//! commits once for all of them, and only then does each caller hear its result. A
-//! write is therefore answered only once it is on disk, and never waits for a
-//! transaction of its own.
+//! the writes that arrive together into one transaction, the transaction commits once
+//! for all of them, and only then does each caller hear its result. A write is
+//! therefore answered only once it is on disk, and never waits for a transaction of its
+//! own.
+//!
+//! A failing write must roll back alone while its batch goes on. A savepoint per write
+//! would do that, but SQLite then copies every page a write touches before changing it,
+//! and the writes of a batch touch the same pages over and over: a quarter of the
+//! writer's time. So a batch first runs without savepoints; only when one of its writes
+//! fails is it rolled back and run again, each write in a savepoint of its own. A write
+//! may therefore run twice, and must do nothing but its statements.
 //!
 //! Writes run one after another in the order they arrived, so each sees the ones before
 //! it exactly as with a single connection; reads use connections of their own and never
@@ -37,10 +43,6 @@ use super::fixed::{Release, RollbackTo, Savepoint};
 /// service sees, few enough that no write waits long behind a batch.
 const MAX_BATCH: usize = 512;
 
-/// What a write does once its batch's commit is known: deliver its own result if the
-/// batch committed, the commit's failure if not.
-type Delivery = Box<dyn FnOnce(Result<(), &CommitFailure>) + Send>;
-
 /// Why a batch did not commit.
 #[derive(Debug)]
 struct CommitFailure {
@@ -50,9 +52,77 @@ struct CommitFailure {
     may_have_committed: bool,
 }
 
-/// A write, run on the writer's connection inside its savepoint; with the reason, when
-/// its savepoint could not be kept and the batch cannot go on.
-type Job = Box<dyn FnOnce(&mut SqliteConnection) -> (Delivery, Option<String>) + Send>;
+/// A write for the writer to run, once or, when its batch is run again, twice.
+type Job = Box<dyn Write>;
+
+/// How a batch's writes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// All in the batch's transaction, as one: the first try.
+    Together,
+    /// Each in a savepoint of its own, so that a failing one rolls back alone.
+    Alone,
+}
+
+trait Write: Send {
+    /// Runs the write on the writer's connection, keeping its outcome; whether it
+    /// succeeded, or the reason, when its savepoint could not be kept and the batch
+    /// cannot go on.
+    fn run(&mut self, conn: &mut SqliteConnection, isolation: Isolation) -> Result<bool, String>;
+
+    /// Tells the caller how its write went once the batch's commit is known: its own
+    /// outcome if the batch committed, the commit's failure if not.
+    fn deliver(self: Box<Self>, committed: Result<(), &CommitFailure>);
+}
+
+/// A write and its caller, waiting to be told.
+struct PendingWrite<T, F> {
+    work: F,
+    span: tracing::Span,
+    answer: oneshot::Sender<Result<T, RepositoryError>>,
+    /// The outcome of its latest run; `None` while not run, or when its savepoint broke.
+    outcome: Option<anyhow::Result<T>>,
+}
+
+impl<T, F> Write for PendingWrite<T, F>
+where
+    T: Send,
+    F: FnMut(&mut SqliteConnection) -> anyhow::Result<T> + Send,
+{
+    fn run(&mut self, conn: &mut SqliteConnection, isolation: Isolation) -> Result<bool, String> {
+        let work = &mut self.work;
+        self.outcome = None;
+        let outcome = self.span.in_scope(|| match isolation {
+            Isolation::Together => Ok(caught(conn, work)),
+            Isolation::Alone => in_savepoint(conn, work),
+        })?;
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        Ok(succeeded)
+    }
+
+    fn deliver(self: Box<Self>, committed: Result<(), &CommitFailure>) {
+        let result = match (committed, self.outcome) {
+            (Ok(()), Some(outcome)) => outcome.map_err(super::errors::classify),
+            (Err(failure), _) if failure.may_have_committed => {
+                Err(RepositoryError::Unavailable(anyhow!(
+                    "the commit failed and may have happened all the same: {}",
+                    failure.reason
+                )))
+            }
+            (Err(failure), _) => Err(super::errors::classify(anyhow!(
+                "the commit failed: {}",
+                failure.reason
+            ))),
+            // A write whose savepoint broke stops its batch: never committed.
+            (Ok(()), None) => Err(RepositoryError::Internal(anyhow!(
+                "a batch committed past a broken write"
+            ))),
+        };
+        // The caller may have gone (its request was abandoned): nothing to tell.
+        let _ = self.answer.send(result);
+    }
+}
 
 /// Opens a fresh write connection, for when a failed commit leaves the old one in an
 /// unknown state.
@@ -99,17 +169,31 @@ impl Queued {
 pub struct WriterStats {
     writes: AtomicU64,
     commits: AtomicU64,
+    /// Batches run a second time, each write alone, because one of their writes failed.
+    reruns: AtomicU64,
 }
 
 impl WriterStats {
-    /// Writes in committed batches (each committed, or rolled back alone), and the
-    /// transactions committed.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.writes.load(Ordering::Relaxed),
-            self.commits.load(Ordering::Relaxed),
-        )
+    /// What the writer has done so far.
+    pub fn counts(&self) -> WriteCounts {
+        WriteCounts {
+            writes: self.writes.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            reruns: self.reruns.load(Ordering::Relaxed),
+        }
     }
+}
+
+/// What SQLite's group-commit writer has done since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCounts {
+    /// Writes in committed batches (each committed, or rolled back alone).
+    pub writes: u64,
+    /// Transactions committed: `writes / commits` is the mean batch.
+    pub commits: u64,
+    /// Batches run a second time, each write in a savepoint of its own, because one of
+    /// their writes failed.
+    pub reruns: u64,
 }
 
 /// The handle to the writer thread. Cheap to clone; the thread ends when the last
@@ -172,7 +256,8 @@ impl GroupCommitWriter {
     }
 
     /// Runs `work` as one write: all of it is committed, or none, and the result comes
-    /// back only once it is on disk, or once the write's deadline has passed.
+    /// back only once it is on disk, or once the write's deadline has passed. `work` may
+    /// run twice (see the module's documentation), the first run rolled back.
     ///
     /// # Errors
     /// [`RepositoryError::Unreached`] when the write was certainly not made: the queue
@@ -182,37 +267,14 @@ impl GroupCommitWriter {
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
+        F: FnMut(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
         let (answer, mut answered) = oneshot::channel();
-        let span = tracing::Span::current();
-        let job: Job = Box::new(move |conn| {
-            let (outcome, broken) = match span.in_scope(|| in_savepoint(conn, work)) {
-                Ok(outcome) => (Some(outcome), None),
-                Err(broken) => (None, Some(broken)),
-            };
-            let deliver: Delivery = Box::new(move |committed| {
-                let result = match (committed, outcome) {
-                    (Ok(()), Some(outcome)) => outcome.map_err(super::errors::classify),
-                    (Err(failure), _) if failure.may_have_committed => {
-                        Err(RepositoryError::Unavailable(anyhow!(
-                            "the commit failed and may have happened all the same: {}",
-                            failure.reason
-                        )))
-                    }
-                    (Err(failure), _) => Err(super::errors::classify(anyhow!(
-                        "the commit failed: {}",
-                        failure.reason
-                    ))),
-                    // A write whose savepoint broke stops its batch: never committed.
-                    (Ok(()), None) => Err(RepositoryError::Internal(anyhow!(
-                        "a batch committed past a broken write"
-                    ))),
-                };
-                // The caller may have gone (its request was abandoned): nothing to tell.
-                let _ = answer.send(result);
-            });
-            (deliver, broken)
+        let job: Job = Box::new(PendingWrite {
+            work,
+            span: tracing::Span::current(),
+            answer,
+            outcome: None,
         });
         let state = Arc::new(AtomicU8::new(WAITING));
         let queued = Queued {
@@ -271,8 +333,7 @@ fn in_savepoint<T>(
     Savepoint
         .execute(conn)
         .map_err(|e| format!("cannot open a savepoint: {e}"))?;
-    let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut *conn)))
-        .unwrap_or_else(|_| Err(anyhow!("the write panicked")));
+    let outcome = caught(conn, work);
     let closed = match &outcome {
         Ok(_) => Release.execute(conn),
         Err(_) => RollbackTo.execute(conn).and_then(|_| Release.execute(conn)),
@@ -284,6 +345,16 @@ fn in_savepoint<T>(
             "{cause:#}; then its savepoint could not be rolled back: {error}"
         )),
     }
+}
+
+/// Runs `work`, a panic in it turned into its failure: a bug in one write must not stop
+/// the writer.
+fn caught<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&mut SqliteConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(anyhow!("the write panicked")))
 }
 
 /// What `PRAGMA wal_checkpoint` answers: whether it could not finish.
@@ -378,34 +449,28 @@ fn run(
 
 /// Runs a batch in one transaction and tells each write how it went; false when the
 /// commit failed.
-fn commit(conn: &mut SqliteConnection, batch: Vec<Job>, stats: &WriterStats) -> bool {
+fn commit(conn: &mut SqliteConnection, mut batch: Vec<Job>, stats: &WriterStats) -> bool {
     let size = batch.len() as u64;
-    let mut deliveries = Vec::with_capacity(batch.len());
-    let mut broken = None;
-    // IMMEDIATE takes the write lock up front, so the batch never fails half-way when
-    // upgrading from a read lock.
-    let committed = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
-        for job in batch {
-            let (deliver, broke) = job(conn);
-            deliveries.push(deliver);
-            if let Some(reason) = broke {
-                // The writes not yet run are dropped: their callers hear that the write
-                // could not begin.
-                broken = Some(reason);
-                return Err(diesel::result::Error::RollbackTransaction);
-            }
+    let committed = match run_batch(conn, &mut batch, Isolation::Together) {
+        Err(Batch::WriteFailed) => {
+            stats.reruns.fetch_add(1, Ordering::Relaxed);
+            run_batch(conn, &mut batch, Isolation::Alone)
         }
-        Ok(())
-    });
-    let failure = match (&committed, broken) {
-        (Ok(()), _) => None,
-        (Err(_), Some(reason)) => Some(CommitFailure {
+        ran => ran,
+    };
+    let failure = match committed {
+        Ok(()) => None,
+        Err(Batch::Broken(reason)) => Some(CommitFailure {
             reason,
             may_have_committed: false,
         }),
-        (Err(error), None) => Some(CommitFailure {
+        Err(Batch::WriteFailed) => Some(CommitFailure {
+            reason: "a write failed outside a savepoint".into(),
+            may_have_committed: false,
+        }),
+        Err(Batch::NotCommitted(error)) => Some(CommitFailure {
             reason: error.to_string(),
-            may_have_committed: super::errors::commit_may_have_happened(error),
+            may_have_committed: super::errors::commit_may_have_happened(&error),
         }),
     };
     match &failure {
@@ -424,10 +489,54 @@ fn commit(conn: &mut SqliteConnection, batch: Vec<Job>, stats: &WriterStats) -> 
             "a batch of writes failed to commit"
         ),
     }
-    for deliver in deliveries {
-        deliver(failure.as_ref().map_or(Ok(()), Err));
+    for write in batch {
+        write.deliver(failure.as_ref().map_or(Ok(()), Err));
     }
     failure.is_none()
+}
+
+/// Why a run of a batch did not commit.
+enum Batch {
+    /// A write failed while the writes ran together: the batch is rolled back, to be
+    /// run again with each write alone.
+    WriteFailed,
+    /// A write's savepoint could not be kept: SQLite may already have rolled the whole
+    /// transaction back (a full disk, say), so the batch must not go on, or the writes
+    /// after it would commit on their own. The writes not yet run are dropped: their
+    /// callers hear that the write could not begin.
+    Broken(String),
+    /// The transaction could not begin or commit.
+    NotCommitted(diesel::result::Error),
+}
+
+/// Runs every write of the batch in one transaction, `isolation` deciding how a failing
+/// write is undone, and commits it unless a write failed with no savepoint to undo it.
+fn run_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut [Job],
+    isolation: Isolation,
+) -> Result<(), Batch> {
+    let mut stopped = None;
+    // IMMEDIATE takes the write lock up front, so the batch never fails half-way when
+    // upgrading from a read lock.
+    let committed = conn.immediate_transaction::<_, diesel::result::Error, _>(|conn| {
+        for write in batch.iter_mut() {
+            match write.run(conn, isolation) {
+                Ok(false) if isolation == Isolation::Together => {
+                    stopped = Some(Batch::WriteFailed);
+                }
+                Ok(_) => continue,
+                Err(reason) => stopped = Some(Batch::Broken(reason)),
+            }
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        Ok(())
+    });
+    match (committed, stopped) {
+        (Ok(()), _) => Ok(()),
+        (Err(diesel::result::Error::RollbackTransaction), Some(stopped)) => Err(stopped),
+        (Err(error), _) => Err(Batch::NotCommitted(error)),
+    }
 }
 
 #[cfg(test)]
@@ -478,6 +587,11 @@ mod tests {
         )?)
     }
 
+    fn writes_and_commits(writer: &GroupCommitWriter) -> (u64, u64) {
+        let counts = writer.stats().counts();
+        (counts.writes, counts.commits)
+    }
+
     fn note(conn: &mut SqliteConnection, key: &str) -> anyhow::Result<()> {
         diesel::sql_query("INSERT INTO notes (key) VALUES (?)")
             .bind::<Text, _>(key)
@@ -515,13 +629,16 @@ mod tests {
         std::sync::mpsc::Sender<()>,
     )> {
         let (started, running) = oneshot::channel();
+        let mut started = Some(started);
         let (release, released) = std::sync::mpsc::channel::<()>();
         let held = tokio::spawn({
             let writer = writer.clone();
             async move {
                 writer
                     .write(move |conn| {
-                        let _ = started.send(());
+                        if let Some(started) = started.take() {
+                            let _ = started.send(());
+                        }
                         let _ = released.recv();
                         note(conn, "held")
                     })
@@ -562,10 +679,11 @@ mod tests {
         assert!(held.is_ok());
         assert!(queued.iter().all(Result::is_ok));
         assert_eq!(
-            writer.stats().counts(),
+            writes_and_commits(&writer),
             (64, 2),
             "the held write, then one batch of 63"
         );
+        assert_eq!(writer.stats().counts().reruns, 0);
         assert_eq!(count(&dir, "queued-%")?, 63);
         Ok(())
     }
@@ -664,9 +782,69 @@ mod tests {
             assert_eq!(written.is_err(), i == 7, "write {i}: {written:?}");
         }
         assert!(matches!(queued[7], Err(RepositoryError::Internal(_))));
-        assert_eq!(writer.stats().counts(), (21, 2));
+        assert_eq!(writes_and_commits(&writer), (21, 2));
+        assert_eq!(
+            writer.stats().counts().reruns,
+            1,
+            "run together, then again each alone"
+        );
         assert_eq!(count(&dir, "queued-%")?, 19, "all but the failed one");
         assert_eq!(count(&dir, "queued-7")?, 0, "nothing of the failed one");
+        Ok(())
+    }
+
+    /// How often each of ten writes of one batch ran, the `failing`-th failing after
+    /// its note, and their results.
+    async fn runs_of_a_batch(failing: Option<usize>) -> anyhow::Result<(Vec<u64>, Vec<bool>)> {
+        let dir = tempfile::tempdir()?;
+        let writer = writer(&dir)?;
+        let runs: Arc<Vec<AtomicU64>> = Arc::new((0..10).map(|_| AtomicU64::new(0)).collect());
+        let batch = {
+            let (writer, runs) = (writer.clone(), Arc::clone(&runs));
+            move || -> Writes {
+                Box::pin(futures::future::join_all((0..10).map(move |i| {
+                    let (writer, runs) = (writer.clone(), Arc::clone(&runs));
+                    async move {
+                        writer
+                            .write(move |conn| {
+                                runs[i].fetch_add(1, Ordering::SeqCst);
+                                note(conn, &format!("queued-{i}"))?;
+                                if Some(i) == failing {
+                                    anyhow::bail!("refused");
+                                }
+                                Ok(())
+                            })
+                            .await
+                    }
+                })))
+            }
+        };
+        let (_, written) = behind_a_held_write(&writer, batch).await?;
+        let kept = count(&dir, "queued-%")?;
+        assert_eq!(
+            kept,
+            written.iter().filter(|w| w.is_ok()).count() as i64,
+            "each write that succeeded is kept once"
+        );
+        Ok((
+            runs.iter().map(|r| r.load(Ordering::SeqCst)).collect(),
+            written.iter().map(Result::is_ok).collect(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_write_runs_once_unless_another_of_its_batch_fails() -> anyhow::Result<()> {
+        let (runs, succeeded) = runs_of_a_batch(None).await?;
+        assert_eq!(runs, vec![1; 10], "none failed: each ran once");
+        assert!(succeeded.iter().all(|&ok| ok));
+
+        let (runs, succeeded) = runs_of_a_batch(Some(4)).await?;
+        assert_eq!(
+            runs,
+            [vec![2; 5], vec![1; 5]].concat(),
+            "up to the failing one together, rolled back, then all again, each alone"
+        );
+        assert_eq!(succeeded, (0..10).map(|i| i != 4).collect::<Vec<_>>());
         Ok(())
     }
 
@@ -718,7 +896,7 @@ mod tests {
             "nothing of the batch is stored"
         );
         assert_eq!(
-            writer.stats().counts(),
+            writes_and_commits(&writer),
             (1, 1),
             "only the held write's batch"
         );
@@ -755,7 +933,7 @@ mod tests {
 
         assert!(queued.iter().all(Result::is_ok));
         assert_eq!(
-            writer.stats().counts(),
+            writes_and_commits(&writer),
             (writes as u64 + 1, 3),
             "the held write, then a full batch, then the rest"
         );

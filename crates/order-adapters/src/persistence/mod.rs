@@ -17,6 +17,7 @@ mod sqlite;
 mod url;
 
 pub use database::Database;
+pub use group_commit::WriteCounts;
 pub use migrations::Readiness;
 pub use orders::OrderStore;
 pub use pool::{DatabaseOptions, PoolUse};

@@ -164,9 +164,9 @@ impl IdempotencyStore for OrderStore {
         on_database!(self.db, write, |conn| {
             diesel::delete(
                 k::idempotency_keys
-                    .find(key)
+                    .find((&key.0, &key.1))
                     .filter(k::completed_at.is_null())
-                    .filter(k::order_id.eq(order_id)),
+                    .filter(k::order_id.eq(&order_id)),
             )
             .execute(conn)?;
             Ok(())
@@ -232,7 +232,7 @@ impl OrderRepository for OrderStore {
                 .values(&history)
                 .execute(conn)?;
             record_event!(conn, event_row(&event))?;
-            if let Some(completion) = completion {
+            if let Some(completion) = &completion {
                 let completed = CompleteKey {
                     caller: owner_of(completion.owner.as_ref()).as_str(),
                     key: completion.key.as_str(),

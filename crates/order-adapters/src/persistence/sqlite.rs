@@ -50,11 +50,12 @@ pub(crate) struct SqliteBackend {
 
 impl SqliteBackend {
     /// Runs `work` as one write: all of it is committed, or none, and the result comes
-    /// back once it is on disk.
+    /// back once it is on disk. `work` may run twice, the first run rolled back: see
+    /// [`GroupCommitWriter::write`].
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, RepositoryError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
+        F: FnMut(&mut SqliteConnection) -> anyhow::Result<T> + Send + 'static,
     {
         self.writer.write(work).await
     }
