@@ -10,8 +10,8 @@
 //!
 //! A failing write must roll back alone while its batch goes on. A savepoint per write
 //! would do that, but SQLite then copies every page a write touches before changing it,
-//! and the writes of a batch touch the same pages over and over: a quarter of the
-//! writer's time. So a batch first runs without savepoints; only when one of its writes
+//! and the writes of a batch touch the same pages over and over: 14% of the writer's
+//! time when placing orders. So a batch first runs without savepoints; only when one of its writes
 //! fails is it rolled back and run again, each write in a savepoint of its own. A write
 //! may therefore run twice, and must do nothing but its statements.
 //!
