@@ -261,6 +261,11 @@ async fn every_operation_of_the_spec_is_counted_and_timed_by_route_and_status(
             "{writes} writes for two placements and eight changes"
         );
         assert!(commits >= 1.0 && commits <= writes, "{commits} commits");
+        assert_eq!(
+            sample(&metrics, "orders_database_batch_reruns_total"),
+            Some(0.0),
+            "none of these writes failed, so no batch ran twice"
+        );
     }
     Ok(())
 }
