@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use order_domain::{
     Customer, CustomerDirectory, CustomerId, Inventory, Money, Notifier, NotifyError, OrderId,
     PaymentCheck, PaymentRecord, PaymentStatus, Payments, Quote, QuoteRequest, RecordedEvent,
-    RefundError, RefundRequest, RequestId, Reservation, ReservationError, ShippingQuotes, Shortage,
+    RefundError, RefundRequest, RequestId, Reservation, ReservationError, ShippingQuotes,
     UpstreamService, UpstreamUnavailable,
 };
 use serde::Deserialize;
@@ -20,8 +20,8 @@ use crate::clients::CustomerBody;
 use crate::clients::notification::Notification;
 use crate::persistence::Database;
 use crate::persistence::database::on_database;
-use crate::persistence::fixed::TakeStock;
 use crate::persistence::schema::{demo_reservations, demo_stock};
+use crate::persistence::stock::{Rollback, reserve_stock, rolled_back};
 
 const SEED: &str = include_str!("../../../data/demo-directory.json");
 
@@ -208,16 +208,6 @@ impl CustomerDirectory for DemoDirectory {
     }
 }
 
-/// Why a reservation's transaction was rolled back on purpose, carried out of it as an
-/// error so that whatever it had already taken goes back.
-#[derive(Debug, thiserror::Error)]
-enum Rollback {
-    #[error("reservation refused")]
-    Refused(ReservationError),
-    #[error("reservation already made")]
-    AlreadyReserved,
-}
-
 #[async_trait]
 impl Inventory for DemoDirectory {
     async fn reserve(
@@ -227,79 +217,25 @@ impl Inventory for DemoDirectory {
     ) -> Result<(), ReservationError> {
         let reservation = reservation.clone();
         let outcome: Result<(), _> = on_database!(self.db, write, |conn| {
-            let id = reservation.id.to_string();
             // The same id again is the same reservation, whatever the stock now.
             let held: i64 = demo_reservations::table
-                .filter(demo_reservations::reservation_id.eq(&id))
+                .filter(demo_reservations::reservation_id.eq(reservation.id.to_string()))
                 .count()
                 .get_result(conn)?;
-            if held > 0 {
-                return Ok(());
-            }
-            let mut unknown = Vec::new();
-            let mut short = Vec::new();
-            // In product order, so that concurrent reservations lock stock rows in one
-            // order and never deadlock (PostgreSQL locks each row it updates).
-            let mut lines: Vec<_> = reservation.lines.iter().collect();
-            lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
-            for line in lines {
-                let quantity = i64::from(line.quantity.get());
-                // Taking only what is there keeps stock from going negative under races;
-                // the usual case is this one statement.
-                let taken = TakeStock {
-                    product_id: line.product_id.as_str(),
-                    quantity,
-                }
-                .execute(conn)?;
-                if taken == 0 {
-                    let available: Option<i64> = demo_stock::table
-                        .find(line.product_id.as_str())
-                        .select(demo_stock::available)
-                        .get_result(conn)
-                        .optional()?;
-                    match available {
-                        None => unknown.push(line.product_id.clone()),
-                        Some(available) => short.push(Shortage {
-                            product_id: line.product_id.clone(),
-                            requested: line.quantity.get(),
-                            available: u64::try_from(available).unwrap_or(0),
-                        }),
-                    }
-                    continue;
-                }
-                // The reservation's key decides between concurrent reservations of one
-                // id: the one that finds it taken undoes its own work and succeeds.
-                let recorded = diesel::insert_into(demo_reservations::table)
-                    .values((
-                        demo_reservations::reservation_id.eq(&id),
-                        demo_reservations::product_id.eq(line.product_id.as_str()),
-                        demo_reservations::quantity.eq(quantity),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-                if recorded == 0 {
-                    return Err(Rollback::AlreadyReserved.into());
-                }
-            }
-            if !unknown.is_empty() {
-                return Err(Rollback::Refused(ReservationError::UnknownProducts(unknown)).into());
-            }
-            if !short.is_empty() {
-                return Err(Rollback::Refused(ReservationError::InsufficientStock(short)).into());
+            if held == 0 {
+                reserve_stock!(conn, &reservation);
             }
             Ok(())
         });
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(order_domain::RepositoryError::Internal(cause)) => {
-                match cause.downcast::<Rollback>() {
-                    Ok(Rollback::AlreadyReserved) => Ok(()),
-                    Ok(Rollback::Refused(refusal)) => Err(refusal),
-                    Err(cause) => Err(inventory_failed(cause).into()),
-                }
-            }
-            Err(unavailable) => Err(inventory_failed(unavailable).into()),
+        match rolled_back(outcome) {
+            Ok(Ok(()) | Err(Rollback::AlreadyReserved)) => Ok(()),
+            Ok(Err(Rollback::Refused(refusal))) => Err(refusal),
+            Err(failed) => Err(inventory_failed(failed).into()),
         }
+    }
+
+    fn shares_order_store(&self) -> bool {
+        true
     }
 
     async fn release(

@@ -1,6 +1,7 @@
 //! Databases for tests: each test gets one of its own, so tests run in parallel and
 //! leave nothing behind. Behind the `testing` feature; not for production use.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 use crate::persistence::database::on_database;
-use crate::persistence::schema::effects;
+use crate::persistence::schema::{demo_reservations, effects};
 use crate::persistence::{Database, DatabaseUrl};
 
 /// The variable that names the PostgreSQL server tests may use.
@@ -109,6 +110,18 @@ pub async fn owed_releases(database: &Database) -> anyhow::Result<i64> {
         .count()
         .get_result::<i64>(conn)?));
     Ok(owed?)
+}
+
+/// The ids of the reservations the built-in demo inventory holds.
+///
+/// # Errors
+/// When the database fails.
+pub async fn demo_reservation_ids(database: &Database) -> anyhow::Result<HashSet<String>> {
+    let ids = on_database!(database, read, |conn| Ok(demo_reservations::table
+        .select(demo_reservations::reservation_id)
+        .distinct()
+        .load::<String>(conn)?));
+    Ok(ids?.into_iter().collect())
 }
 
 /// SQLite's write lock on a database file, held by a connection of the test's own

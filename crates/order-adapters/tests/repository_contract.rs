@@ -11,11 +11,11 @@ use order_domain::{
     Actor, Address, CancellationReason, Charges, ClaimOutcome, Currency, CustomerDirectory,
     CustomerId, DueEffect, Effect, EffectOutbox, EventId, EventLog, FeedError, FeedStart,
     HistoryEntry, IdempotencyClaim, IdempotencyCompletion, IdempotencyKey, IdempotencyStore,
-    InsertOutcome, Inventory, Money, NewOrder, Order, OrderChange, OrderCommand, OrderId,
-    OrderLines, OrderQuery, OrderRepository, OrderStatus, PageSize, PendingEffect, PlacedOrder,
-    ProductId, Quantity, RecordedEvent, RequestFingerprint, RequestId, Reservation,
-    ReservationError, ReservationLine, SaveOutcome, Scope, StoreId, StoredResponse, Subject,
-    UncheckedAddress,
+    InsertOutcome, Inventory, KeyRequest, KeyTaken, Money, NewOrder, Order, OrderChange,
+    OrderCommand, OrderId, OrderLines, OrderQuery, OrderRepository, OrderStatus, PageSize,
+    PendingEffect, PlacedOrder, ProductId, Quantity, RecordedEvent, RequestFingerprint, RequestId,
+    Reservation, ReservationError, ReservationLine, ReservingOutcome, SaveOutcome, Scope, StoreId,
+    StoredResponse, Subject, UncheckedAddress,
 };
 use uuid::Uuid;
 
@@ -55,6 +55,7 @@ order_adapters::on_both_backends!(
     of_concurrent_claims_of_one_key_exactly_one_wins,
     the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restarts,
     concurrent_demo_reservations_never_oversell,
+    an_order_stored_with_its_reservation_is_stored_whole_or_not_at_all,
     the_demo_customers_come_from_the_data_file,
     a_change_is_stored_with_its_history_and_release_only_on_the_version_it_was_decided_on,
     a_recorded_effect_can_be_postponed_and_survives_a_restart,
@@ -644,6 +645,128 @@ async fn the_demo_inventory_reserves_all_or_nothing_and_remembers_across_restart
     restarted
         .reserve(&reservation(second, &[("prod-7", 10)])?, &rid)
         .await?;
+    Ok(())
+}
+
+/// A request's use of `key`, with the service's default windows.
+fn key_request(key: &str, fingerprint: &str) -> anyhow::Result<KeyRequest> {
+    Ok(KeyRequest {
+        owner: None,
+        key: IdempotencyKey::parse(key)?,
+        fingerprint: RequestFingerprint::new(fingerprint),
+        retention: Duration::from_secs(24 * 60 * 60),
+        abandon_after: Duration::from_secs(60),
+    })
+}
+
+async fn an_order_stored_with_its_reservation_is_stored_whole_or_not_at_all(
+    backend: Backend,
+) -> TestResult {
+    let test = TestDb::new(backend)?;
+    let demo = DemoDirectory::open(test.db.clone()).await?;
+    let store = test.store();
+    let rid = RequestId::generate();
+    let response = StoredResponse(b"{\"id\":1}".to_vec());
+    let keyed = |key: &str, fingerprint: &str| -> anyhow::Result<_> {
+        Ok(Some((key_request(key, fingerprint)?, response.clone())))
+    };
+
+    // prod-7 has 10 in stock.
+    let (first, placed) = order("cust-1", "store-1", base_time())?;
+    let stored = store
+        .insert_reserving(
+            &placed_order(&first, &placed),
+            &reservation(first.id(), &[("prod-1", 1), ("prod-7", 8)])?,
+            keyed("key-1", "fp-1")?,
+        )
+        .await?;
+    assert_eq!(stored, ReservingOutcome::Stored);
+    assert_eq!(store.find_order(first.id()).await?, Some(first.clone()));
+    assert_eq!(
+        store.recall(&key_request("key-1", "fp-1")?).await?,
+        Some(KeyTaken::Replay(response.clone()))
+    );
+    assert_eq!(
+        store.recall(&key_request("key-1", "fp-2")?).await?,
+        Some(KeyTaken::KeyReused)
+    );
+    assert_eq!(store.recall(&key_request("key-2", "fp-1")?).await?, None);
+
+    // Short of stock: neither the order nor its key is kept.
+    let (short, placed) = order("cust-1", "store-1", base_time())?;
+    let refused = store
+        .insert_reserving(
+            &placed_order(&short, &placed),
+            &reservation(short.id(), &[("prod-1", 1), ("prod-7", 3)])?,
+            keyed("key-2", "fp-1")?,
+        )
+        .await?;
+    match refused {
+        ReservingOutcome::Refused(ReservationError::InsufficientStock(shortages)) => {
+            assert_eq!(shortages.len(), 1);
+            assert_eq!((shortages[0].requested, shortages[0].available), (3, 2));
+        }
+        other => panic!("expected a shortage, got {other:?}"),
+    }
+    assert_eq!(store.find_order(short.id()).await?, None);
+    assert_eq!(store.recall(&key_request("key-2", "fp-1")?).await?, None);
+
+    // A key already used takes no stock and stores nothing.
+    let (again, placed) = order("cust-1", "store-1", base_time())?;
+    let replayed = store
+        .insert_reserving(
+            &placed_order(&again, &placed),
+            &reservation(again.id(), &[("prod-7", 2)])?,
+            keyed("key-1", "fp-1")?,
+        )
+        .await?;
+    assert_eq!(
+        replayed,
+        ReservingOutcome::KeyTaken(KeyTaken::Replay(response.clone()))
+    );
+    assert_eq!(store.find_order(again.id()).await?, None);
+
+    // A key claimed on the path with a guard, not yet completed, is in progress.
+    assert_eq!(
+        store.claim(&claim("key-3", "fp-1", new_id())?).await?,
+        ClaimOutcome::Claimed
+    );
+    assert_eq!(
+        store.recall(&key_request("key-3", "fp-1")?).await?,
+        Some(KeyTaken::InProgress)
+    );
+    let (waiting, placed) = order("cust-1", "store-1", base_time())?;
+    let in_progress = store
+        .insert_reserving(
+            &placed_order(&waiting, &placed),
+            &reservation(waiting.id(), &[("prod-7", 2)])?,
+            keyed("key-3", "fp-1")?,
+        )
+        .await?;
+    assert_eq!(
+        in_progress,
+        ReservingOutcome::KeyTaken(KeyTaken::InProgress)
+    );
+
+    // None of the refused placements took stock: the 2 left are there, and the first
+    // order's 8 come back when it releases them.
+    let (unkeyed, placed) = order("cust-1", "store-1", base_time())?;
+    let stored = store
+        .insert_reserving(
+            &placed_order(&unkeyed, &placed),
+            &reservation(unkeyed.id(), &[("prod-7", 2)])?,
+            None,
+        )
+        .await?;
+    assert_eq!(stored, ReservingOutcome::Stored);
+    demo.release(first.id(), &rid).await?;
+    demo.reserve(&reservation(new_id(), &[("prod-7", 8)])?, &rid)
+        .await?;
+    assert!(
+        demo.reserve(&reservation(new_id(), &[("prod-7", 1)])?, &rid)
+            .await
+            .is_err()
+    );
     Ok(())
 }
 

@@ -164,6 +164,15 @@ pub trait Inventory: Send + Sync + 'static {
         reservation_id: OrderId,
         request_id: &RequestId,
     ) -> Result<(), UpstreamUnavailable>;
+
+    /// Whether this inventory keeps its stock in the order repository's own database,
+    /// so that [`OrderRepository::insert_reserving`] can reserve it in the transaction
+    /// that stores the order. Then a placement is one durable commit, and no stock can
+    /// be left reserved by a placement cut off before it stored its order. An inventory
+    /// service never can; `false` unless overridden.
+    fn shares_order_store(&self) -> bool {
+        false
+    }
 }
 
 /// Where a payment stands, as the payment service knows it.
@@ -412,6 +421,61 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// # Errors
     /// [`RepositoryError`] when the database fails; then nothing was deleted.
     async fn forget_expired(&self, limit: u32) -> Result<u32, RepositoryError>;
+
+    /// What a claim of `request.key` would find now, claiming nothing: `None` when the
+    /// key is free (unused, expired, or claimed by a request that counts as abandoned).
+    /// Lets a replay be answered before anything else is asked of anyone.
+    ///
+    /// The default finds every key free: then a replay is found only by
+    /// [`OrderRepository::insert_reserving`], after the customer and the shipping
+    /// quote were looked up.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails.
+    async fn recall(&self, request: &KeyRequest) -> Result<Option<KeyTaken>, RepositoryError> {
+        let _ = request;
+        Ok(None)
+    }
+}
+
+/// An idempotency key as one request uses it, when the key is claimed and completed in
+/// the transaction that stores the order (see [`OrderRepository::insert_reserving`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRequest {
+    /// Whose key it is: each caller's keys are its own (`None`: open mode's).
+    pub owner: Option<Subject>,
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// What the request asks, to tell a replay from a reuse.
+    pub fingerprint: RequestFingerprint,
+    /// How long a completed key replays its first response.
+    pub retention: Duration,
+    /// How long another request's unfinished claim of the key is honoured
+    /// ([`IdempotencyClaim::abandon_after`]).
+    pub abandon_after: Duration,
+}
+
+/// A key that is not free for a request: what the request gets instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyTaken {
+    /// The same request completed before: answer with this.
+    Replay(StoredResponse),
+    /// The same request is being processed right now.
+    InProgress,
+    /// The key was used for a different request.
+    KeyReused,
+}
+
+/// What [`OrderRepository::insert_reserving`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReservingOutcome {
+    /// The order, its reservation and its key's response are stored.
+    Stored,
+    /// The key was not free; nothing was stored.
+    KeyTaken(KeyTaken),
+    /// The stock could not be reserved ([`ReservationError::UnknownProducts`] or
+    /// [`ReservationError::InsufficientStock`]); nothing was stored.
+    Refused(ReservationError),
 }
 
 /// Where in a listing a page starts: after the order with this creation time and id.
@@ -597,6 +661,31 @@ pub trait OrderRepository: Send + Sync + 'static {
         completion: Option<IdempotencyCompletion>,
         guard: &EffectId,
     ) -> Result<InsertOutcome, RepositoryError>;
+
+    /// Stores a new order, its first history entry and its event together with its
+    /// reservation of the stock kept in this database (see
+    /// [`Inventory::shares_order_store`]) and, when `key` is given, the key claimed and
+    /// completed with `key.1` as its response: in one transaction, all of it or nothing.
+    /// Reserving the stock and claiming the key follow [`Inventory::reserve`] and
+    /// [`IdempotencyStore::claim`]: every line or none; of concurrent requests with
+    /// one key exactly one stores its order.
+    ///
+    /// The default keeps no stock: it fails, and an inventory that shares the order
+    /// store needs a repository that overrides it.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the database fails; then nothing was stored.
+    async fn insert_reserving(
+        &self,
+        placed: &PlacedOrder,
+        reservation: &Reservation,
+        key: Option<(KeyRequest, StoredResponse)>,
+    ) -> Result<ReservingOutcome, RepositoryError> {
+        let _ = (placed, reservation, key);
+        Err(RepositoryError::Internal(anyhow::anyhow!(
+            "this order repository keeps no stock"
+        )))
+    }
 
     /// The order with this id, soft-deleted or not; `None` when there is none.
     ///

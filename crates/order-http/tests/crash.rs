@@ -1,5 +1,6 @@
 //! The service killed with SIGKILL amid placements, while a slow inventory holds many of
-//! them between "stock reserved" and "order stored": every order it acknowledged is
+//! them between "stock reserved" and "order stored" (or, with the demo inventory, while
+//! placements reserve and store in one transaction): every order it acknowledged is
 //! there afterwards, and once the service has settled (restarted, or another instance
 //! on the same PostgreSQL database carrying on) every reservation the inventory holds
 //! belongs to a stored order and every stored order holds its reservation.
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fakes::FakeUpstream;
-use order_adapters::testing::{PostgresSchema, owed_releases, postgres_server};
+use order_adapters::testing::{
+    PostgresSchema, demo_reservation_ids, owed_releases, postgres_server,
+};
 use order_adapters::{Database, DatabaseOptions, DatabaseUrl};
 use process::start_instance;
 use reqwest::StatusCode;
@@ -33,11 +36,28 @@ enum Survivor {
     SecondInstance,
 }
 
+/// What the customers and the stock are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstreams {
+    /// A fake customer and inventory service that answers in 50 to 300 ms.
+    SlowFake,
+    /// The built-in demo directory, whose stock is in the service's own database.
+    Demo,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_amid_placements_on_sqlite_loses_no_order_and_leaks_no_stock() -> TestResult {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("orders.db").display());
-    kill_amid_placements(&url, Survivor::Restarted).await
+    kill_amid_placements(&url, Survivor::Restarted, Upstreams::SlowFake).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_amid_placements_reserving_demo_stock_loses_no_order_and_leaks_no_stock()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+    kill_amid_placements(&url, Survivor::Restarted, Upstreams::Demo).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,7 +66,12 @@ async fn a_kill_amid_placements_on_postgres_loses_no_order_and_leaks_no_stock() 
         return Ok(());
     };
     let schema = PostgresSchema::create(&server)?;
-    kill_amid_placements(&postgres_url(&schema)?, Survivor::Restarted).await
+    kill_amid_placements(
+        &postgres_url(&schema)?,
+        Survivor::Restarted,
+        Upstreams::SlowFake,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +80,12 @@ async fn another_instance_settles_the_placements_of_one_killed_beside_it() -> Te
         return Ok(());
     };
     let schema = PostgresSchema::create(&server)?;
-    kill_amid_placements(&postgres_url(&schema)?, Survivor::SecondInstance).await
+    kill_amid_placements(
+        &postgres_url(&schema)?,
+        Survivor::SecondInstance,
+        Upstreams::SlowFake,
+    )
+    .await
 }
 
 fn postgres_url(schema: &PostgresSchema) -> anyhow::Result<String> {
@@ -65,16 +95,22 @@ fn postgres_url(schema: &PostgresSchema) -> anyhow::Result<String> {
     }
 }
 
-async fn kill_amid_placements(database_url: &str, survivor: Survivor) -> TestResult {
+async fn kill_amid_placements(
+    database_url: &str,
+    survivor: Survivor,
+    upstreams: Upstreams,
+) -> TestResult {
     let fake = FakeUpstream::start(Duration::from_millis(50)..Duration::from_millis(300))?;
-    let env = [
+    let mut env = vec![
         ("ORDERS_DATABASE_URL", database_url),
-        ("ORDERS_CUSTOMER_SERVICE_URL", fake.url.as_str()),
-        ("ORDERS_INVENTORY_SERVICE_URL", fake.url.as_str()),
         // A placement cut off by the kill counts as abandoned soon, so the test
         // settles in seconds rather than a minute.
         ("ORDERS_ABANDON_AFTER_MS", "1500"),
     ];
+    if upstreams == Upstreams::SlowFake {
+        env.push(("ORDERS_CUSTOMER_SERVICE_URL", fake.url.as_str()));
+        env.push(("ORDERS_INVENTORY_SERVICE_URL", fake.url.as_str()));
+    }
     let instance = start_instance(&env)?;
     let beside = match survivor {
         Survivor::SecondInstance => Some(start_instance(&env)?),
@@ -171,14 +207,18 @@ async fn kill_amid_placements(database_url: &str, survivor: Survivor) -> TestRes
     loop {
         let settled = owed_releases(&database).await? == 0;
         let stored = stored_order_ids(&client, &survivor.address).await?;
-        if settled && fake.reservations() == stored {
+        let reservations = match upstreams {
+            Upstreams::SlowFake => fake.reservations(),
+            Upstreams::Demo => demo_reservation_ids(&database).await?,
+        };
+        if settled && reservations == stored {
             break;
         }
         anyhow::ensure!(
             Instant::now() < deadline,
             "not settled after 30 s: {} reservations without an order, {} orders without a reservation",
-            fake.reservations().difference(&stored).count(),
-            stored.difference(&fake.reservations()).count(),
+            reservations.difference(&stored).count(),
+            stored.difference(&reservations).count(),
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -14,6 +14,7 @@ mod postgres;
 mod rows;
 pub(crate) mod schema;
 mod sqlite;
+pub(crate) mod stock;
 mod url;
 
 pub use database::Database;

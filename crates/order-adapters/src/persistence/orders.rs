@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use order_domain::{
     ClaimOutcome, DueEffect, EffectId, HistoryEntry, IdempotencyClaim, IdempotencyCompletion,
-    IdempotencyStore, InsertOutcome, Order, OrderChange, OrderId, OrderPage, OrderQuery,
-    OrderRepository, PagePosition, PlacedOrder, RefundStatus, RepositoryError, SaveOutcome,
-    StoredResponse, Subject,
+    IdempotencyStore, InsertOutcome, KeyRequest, KeyTaken, Order, OrderChange, OrderId, OrderPage,
+    OrderQuery, OrderRepository, PagePosition, PlacedOrder, RefundStatus, RepositoryError,
+    Reservation, ReservingOutcome, SaveOutcome, StoredResponse, Subject,
 };
 
 use super::clock::DatabaseNow;
@@ -21,6 +21,7 @@ use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
 use super::schema::{effects, idempotency_keys, order_history, order_items, orders};
+use super::stock::{Rollback, reserve_stock, rolled_back};
 
 /// The item rows of these orders, by order id, each in line order. A macro so that it
 /// runs on either backend's connection.
@@ -52,6 +53,91 @@ fn owner_of(owner: Option<&Subject>) -> String {
 /// How often a claim looks at a key afresh when it changed between two statements.
 const CLAIM_ROUNDS: usize = 3;
 
+/// Inserts a new order's row, its item rows, its first history entry and its event. A
+/// macro so that it runs on either backend's connection.
+macro_rules! store_placed {
+    ($conn:expr, $order_row:expr, $item_rows:expr, $history:expr, $event:expr) => {{
+        diesel::insert_into(orders::table)
+            .values($order_row)
+            .execute($conn)?;
+        // One fixed-text statement a line, prepared once and reused, rather than a
+        // multi-line insert whose text depends on the number of lines.
+        for item in $item_rows {
+            diesel::insert_into(order_items::table)
+                .values(item)
+                .execute($conn)?;
+        }
+        diesel::insert_into(order_history::table)
+            .values($history)
+            .execute($conn)?;
+        record_event!($conn, event_row($event))?;
+    }};
+}
+
+/// Whether a key's row is free to be claimed afresh: the key expired, or its claim was
+/// abandoned by a request that never finished.
+macro_rules! key_is_free {
+    ($now:expr, $abandoned_before:expr) => {
+        k::expires_at.le($now).or(k::completed_at
+            .is_null()
+            .and(k::claimed_at.lt($abandoned_before)))
+    };
+}
+
+/// Claims an idempotency key for this request, writing `$fresh` (the claim's columns)
+/// into its row: evaluates to `None` when claimed, or to what holds the key. Of
+/// concurrent claims of one key, across processes too, exactly one succeeds. A macro so
+/// that it runs on either backend's connection.
+macro_rules! claim_key {
+    ($conn:expr, $key:expr, $fingerprint:expr, $fresh:expr, $now:expr, $abandoned_before:expr) => {{
+        let (caller, key): &(String, String) = $key;
+        let fingerprint: &str = $fingerprint;
+        let mut taken = Some(KeyTaken::InProgress);
+        // On PostgreSQL each statement sees the latest commits, so the key's row may
+        // change between them: a claim may be abandoned after the insert found it, or
+        // completed after it was read. Each step re-checks what it relies on, and a key
+        // that changed under it is looked at afresh; one that keeps changing hands is
+        // some other request's work in progress.
+        for _ in 0..CLAIM_ROUNDS {
+            // The primary key makes exactly one of concurrent inserts succeed.
+            let inserted = diesel::insert_into(k::idempotency_keys)
+                .values((
+                    k::caller.eq(caller),
+                    k::idempotency_key.eq(key),
+                    $fresh.clone(),
+                ))
+                .on_conflict_do_nothing()
+                .execute($conn)?;
+            // Only if it is still free when updated: a claim completed or taken over
+            // since it was looked at is never wiped.
+            let claimed = inserted == 1
+                || diesel::update(
+                    k::idempotency_keys
+                        .find((caller, key))
+                        .filter(key_is_free!($now, $abandoned_before)),
+                )
+                .set($fresh.clone())
+                .execute($conn)?
+                    == 1;
+            if claimed {
+                taken = None;
+                break;
+            }
+            let existing = k::idempotency_keys
+                .find((caller, key))
+                .select(KeyRow::as_select())
+                .get_result($conn)
+                .optional()?;
+            if let Some(existing) = existing {
+                taken = Some(existing.taken_by(fingerprint));
+                break;
+            }
+            // Deleted since the insert: insert again.
+        }
+        taken
+    }};
+}
+
 /// Orders, their histories, idempotency keys and the effects not yet done, kept in one
 /// database (SQLite or PostgreSQL).
 #[derive(Debug, Clone)]
@@ -72,6 +158,19 @@ struct KeyRow {
     fingerprint: String,
     response_body: Option<Vec<u8>>,
     completed_at: Option<chrono::NaiveDateTime>,
+}
+
+impl KeyRow {
+    /// What a request asking `fingerprint` gets from the key this row holds.
+    fn taken_by(self, fingerprint: &str) -> KeyTaken {
+        if self.fingerprint != fingerprint {
+            return KeyTaken::KeyReused;
+        }
+        match self.response_body {
+            Some(body) if self.completed_at.is_some() => KeyTaken::Replay(StoredResponse(body)),
+            _ => KeyTaken::InProgress,
+        }
+    }
 }
 
 #[async_trait]
@@ -101,56 +200,37 @@ impl IdempotencyStore for OrderStore {
                 k::completed_at.eq(None::<chrono::NaiveDateTime>),
                 k::expires_at.eq(expires_at),
             );
-            // The key expired, or its claim was abandoned by a request that never
-            // finished: the key is free to be claimed afresh.
-            let free = k::expires_at.le(now).or(k::completed_at
-                .is_null()
-                .and(k::claimed_at.lt(abandoned_before)));
-            // On PostgreSQL each statement sees the latest commits, so the key's row may
-            // change between them: a claim may be abandoned after the insert found it,
-            // or completed after it was read. Each step re-checks what it relies on,
-            // and a key that changed under it is looked at afresh.
-            for _ in 0..CLAIM_ROUNDS {
-                // The primary key makes exactly one of concurrent inserts succeed.
-                let inserted = diesel::insert_into(k::idempotency_keys)
-                    .values((
-                        k::caller.eq(&key.0),
-                        k::idempotency_key.eq(&key.1),
-                        fresh_claim.clone(),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-                // Only if it is still free when updated: a claim completed or taken over
-                // since it was looked at is never wiped.
-                let claimed = inserted == 1
-                    || diesel::update(k::idempotency_keys.find((&key.0, &key.1)).filter(free))
-                        .set(fresh_claim.clone())
-                        .execute(conn)?
-                        == 1;
-                if claimed {
-                    record_effect!(conn, &guard)?;
-                    return Ok(ClaimOutcome::Claimed);
-                }
-                let Some(existing) = k::idempotency_keys
-                    .find((&key.0, &key.1))
-                    .select(KeyRow::as_select())
-                    .get_result(conn)
-                    .optional()?
-                else {
-                    continue; // Deleted since the insert: insert again.
-                };
-                if existing.fingerprint != fingerprint {
-                    return Ok(ClaimOutcome::KeyReused);
-                }
-                return Ok(match existing.response_body {
-                    Some(body) if existing.completed_at.is_some() => {
-                        ClaimOutcome::Replay(StoredResponse(body))
+            Ok(
+                match claim_key!(conn, &key, &fingerprint, fresh_claim, now, abandoned_before) {
+                    None => {
+                        record_effect!(conn, &guard)?;
+                        ClaimOutcome::Claimed
                     }
-                    _ => ClaimOutcome::InProgress,
-                });
-            }
-            // The key keeps changing hands: some other request is working on it.
-            Ok(ClaimOutcome::InProgress)
+                    Some(KeyTaken::Replay(response)) => ClaimOutcome::Replay(response),
+                    Some(KeyTaken::InProgress) => ClaimOutcome::InProgress,
+                    Some(KeyTaken::KeyReused) => ClaimOutcome::KeyReused,
+                },
+            )
+        })
+    }
+
+    async fn recall(&self, request: &KeyRequest) -> Result<Option<KeyTaken>, RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let key = (
+            owner_of(request.owner.as_ref()),
+            request.key.as_str().to_owned(),
+        );
+        let fingerprint = request.fingerprint.as_str().to_owned();
+        let now = DatabaseNow::now();
+        let abandoned_before = DatabaseNow::minus(request.abandon_after);
+        on_database!(self.db, read, |conn| {
+            let existing = k::idempotency_keys
+                .find((&key.0, &key.1))
+                .filter(diesel::dsl::not(key_is_free!(now, abandoned_before)))
+                .select(KeyRow::as_select())
+                .get_result(conn)
+                .optional()?;
+            Ok(existing.map(|existing| existing.taken_by(&fingerprint)))
         })
     }
 
@@ -218,20 +298,7 @@ impl OrderRepository for OrderStore {
             if forgotten == 0 {
                 return Ok(InsertOutcome::GuardTaken);
             }
-            diesel::insert_into(orders::table)
-                .values(&order_row)
-                .execute(conn)?;
-            // One fixed-text statement a line, prepared once and reused, rather than a
-            // multi-line insert whose text depends on the number of lines.
-            for item in &item_rows {
-                diesel::insert_into(order_items::table)
-                    .values(item)
-                    .execute(conn)?;
-            }
-            diesel::insert_into(order_history::table)
-                .values(&history)
-                .execute(conn)?;
-            record_event!(conn, event_row(&event))?;
+            store_placed!(conn, &order_row, &item_rows, &history, &event);
             if let Some(completion) = &completion {
                 let completed = CompleteKey {
                     caller: owner_of(completion.owner.as_ref()).as_str(),
@@ -247,6 +314,73 @@ impl OrderRepository for OrderStore {
             }
             Ok(InsertOutcome::Stored)
         })
+    }
+
+    async fn insert_reserving(
+        &self,
+        placed: &PlacedOrder,
+        reservation: &Reservation,
+        key: Option<(KeyRequest, StoredResponse)>,
+    ) -> Result<ReservingOutcome, RepositoryError> {
+        use idempotency_keys::dsl as k;
+        let order = &placed.order;
+        let (order_row, item_rows) = order_rows(order);
+        let history = history_row(order.id(), &placed.entry).map_err(RepositoryError::Internal)?;
+        let event = placed.event.clone();
+        let reservation = reservation.clone();
+        let completed_at = order.created_at().naive_utc();
+        let now = DatabaseNow::now();
+        let key = key.map(|(request, response)| {
+            let key = (
+                owner_of(request.owner.as_ref()),
+                request.key.as_str().to_owned(),
+            );
+            let expires_at = DatabaseNow::plus(request.retention);
+            let abandoned_before = DatabaseNow::minus(request.abandon_after);
+            (
+                key,
+                request.fingerprint,
+                expires_at,
+                abandoned_before,
+                response,
+            )
+        });
+        let stored = on_database!(self.db, write, |conn| {
+            // The key first: a replay or a reuse must take no stock.
+            if let Some((key, fingerprint, expires_at, abandoned_before, response)) = &key {
+                // Claimed and completed at once: no other request can see it unfinished.
+                let completed = (
+                    k::fingerprint.eq(fingerprint.as_str()),
+                    k::order_id.eq(Some(&order_row.id)),
+                    k::response_body.eq(Some(&response.0)),
+                    k::claimed_at.eq(now),
+                    k::completed_at.eq(Some(completed_at)),
+                    k::expires_at.eq(*expires_at),
+                );
+                let taken = claim_key!(
+                    conn,
+                    key,
+                    fingerprint.as_str(),
+                    completed,
+                    now,
+                    *abandoned_before
+                );
+                if let Some(taken) = taken {
+                    return Ok(ReservingOutcome::KeyTaken(taken));
+                }
+            }
+            reserve_stock!(conn, &reservation);
+            store_placed!(conn, &order_row, &item_rows, &history, &event);
+            Ok(ReservingOutcome::Stored)
+        });
+        match rolled_back(stored)? {
+            Ok(outcome) => Ok(outcome),
+            Err(Rollback::Refused(refusal)) => Ok(ReservingOutcome::Refused(refusal)),
+            // The reservation's id is the new order's, which nothing else has reserved.
+            Err(already @ Rollback::AlreadyReserved) => {
+                Err(RepositoryError::Internal(already.into()))
+            }
+        }
     }
 
     async fn save_change(&self, change: &OrderChange) -> Result<SaveOutcome, RepositoryError> {

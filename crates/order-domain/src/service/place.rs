@@ -9,12 +9,13 @@ use crate::access::{Actor, Caller};
 use crate::address::Address;
 use crate::command::NewOrder;
 use crate::effect::{Effect, PendingEffect};
+use crate::event::HistoryEntry;
 use crate::lines::OrderLines;
 use crate::order::Order;
 use crate::ports::{
-    ClaimOutcome, DueEffect, IdempotencyClaim, IdempotencyCompletion, InsertOutcome, PlacedOrder,
-    QuoteRequest, RepositoryError, Reservation, ReservationError, ReservationLine, StoredResponse,
-    UpstreamService, UpstreamUnavailable,
+    ClaimOutcome, DueEffect, IdempotencyClaim, IdempotencyCompletion, InsertOutcome, KeyRequest,
+    KeyTaken, PlacedOrder, QuoteRequest, RepositoryError, Reservation, ReservationError,
+    ReservationLine, ReservingOutcome, StoredResponse, UpstreamService, UpstreamUnavailable,
 };
 use crate::values::{Money, OrderId, RequestId};
 
@@ -33,6 +34,12 @@ impl OrderService {
     /// The caller must be allowed to place orders for the order's customer (see
     /// [`Caller::place_for`]); the first history entry records it as the actor, and an
     /// idempotency key is the caller's own: another caller's same key is another key.
+    ///
+    /// When the inventory keeps its stock in the order store
+    /// ([`crate::Inventory::shares_order_store`], the built-in demo directory), the key,
+    /// the reservation and the order are stored in one transaction instead
+    /// ([`crate::OrderRepository::insert_reserving`]): one durable commit, and nothing
+    /// below about guards applies, since nothing leaves the database.
     ///
     /// Safe to drop at any await: before the stock is reserved a guard is recorded
     /// (with the key's claim, when there is one) that gives the reservation back once
@@ -60,6 +67,18 @@ impl OrderService {
         let actor = caller
             .place_for(new_order.customer_id())
             .map_err(|_| PlaceOrderError::Forbidden)?;
+        if self.ports.inventory.shares_order_store() {
+            let key = idempotency.map(|request| KeyRequest {
+                owner: caller.key_owner().cloned(),
+                key: request.key,
+                fingerprint: request.fingerprint,
+                retention: self.placement_policy.key_retention,
+                abandon_after: self.placement_policy.abandon_after,
+            });
+            return self
+                .place_in_one_commit(actor, new_order, key, respond, request_id)
+                .await;
+        }
         // A fresh id for every attempt, so that the guard of an attempt that was cut off
         // can never release the reservation of a later one.
         let order_id = self.ports.ids.next_order_id();
@@ -135,49 +154,9 @@ impl OrderService {
             claim,
             guard,
         } = placement;
-        let customer = match self
-            .ports
-            .customers
-            .find_customer(new_order.customer_id(), request_id)
-            .await
-        {
-            Ok(Some(customer)) => customer,
-            Ok(None) => {
-                return Err(self
-                    .nothing_reserved(&guard, PlaceOrderError::CustomerNotFound)
-                    .await);
-            }
-            Err(unavailable) => {
-                return Err(self.nothing_reserved(&guard, unavailable.into()).await);
-            }
-        };
-        let address = match (new_order.shipping_address(), customer.shipping_address) {
-            (Some(address), _) => address.clone(),
-            (None, Some(on_file)) => on_file,
-            (None, None) => {
-                return Err(self
-                    .nothing_reserved(&guard, PlaceOrderError::ShippingAddressRequired)
-                    .await);
-            }
-        };
-        let shipping_cost = match new_order.shipping_cost() {
-            Some(given) => given,
-            None => match self.quote_shipping(&new_order, &address, request_id).await {
-                Ok(quoted) => quoted,
-                Err(unavailable) => {
-                    return Err(self.nothing_reserved(&guard, unavailable.into()).await);
-                }
-            },
-        };
-        let (order, mut placed) = match Order::place(
-            order_id,
-            new_order,
-            address,
-            shipping_cost,
-            self.ports.clock.now(),
-        ) {
-            Ok(placed) => placed,
-            Err(refused) => return Err(self.nothing_reserved(&guard, refused.into()).await),
+        let (order, mut placed) = match self.compose(order_id, new_order, request_id).await {
+            Ok(composed) => composed,
+            Err(error) => return Err(self.nothing_reserved(&guard, error).await),
         };
         placed.actor = actor;
         match self
@@ -274,6 +253,92 @@ impl OrderService {
         }
     }
 
+    /// A placement whose stock is kept in the order store (see
+    /// [`crate::Inventory::shares_order_store`]): the key, the reservation and the order
+    /// are stored in one transaction, so there is no claim to commit first and no guard
+    /// to leave behind; cut off anywhere, the placement has stored all of it or nothing.
+    async fn place_in_one_commit(
+        &self,
+        actor: Option<Actor>,
+        new_order: NewOrder,
+        key: Option<KeyRequest>,
+        respond: impl FnOnce(&Order) -> StoredResponse + Send,
+        request_id: &RequestId,
+    ) -> Result<Placement, PlaceOrderError> {
+        // A replay is answered before the customer and the quote are looked up, as on
+        // the path with a claim: neither may have the answer it had the first time.
+        if let Some(key) = &key
+            && let Some(taken) = self.ports.idempotency.recall(key).await?
+        {
+            return key_taken(taken);
+        }
+        let order_id = self.ports.ids.next_order_id();
+        let (order, mut placed) = self.compose(order_id, new_order, request_id).await?;
+        placed.actor = actor;
+        let event = self.event_of(&order, &placed);
+        let key = key.map(|key| (key, respond(&order)));
+        let reservation = reservation_of(&order);
+        let placed = PlacedOrder {
+            order,
+            entry: placed,
+            event,
+        };
+        match self
+            .ports
+            .orders
+            .insert_reserving(&placed, &reservation, key)
+            .await?
+        {
+            ReservingOutcome::Stored => Ok(Placement::Created(Box::new(placed.order))),
+            ReservingOutcome::KeyTaken(taken) => key_taken(taken),
+            ReservingOutcome::Refused(ReservationError::UnknownProducts(products)) => {
+                Err(PlaceOrderError::UnknownProducts(products))
+            }
+            ReservingOutcome::Refused(ReservationError::InsufficientStock(shortages)) => {
+                Err(PlaceOrderError::InsufficientStock(shortages))
+            }
+            ReservingOutcome::Refused(ReservationError::Unavailable(unavailable)) => {
+                Err(unavailable.into())
+            }
+        }
+    }
+
+    /// The order `new_order` asks for, under `order_id`, with its first history entry:
+    /// the customer's, shipped to the address given or else the one on file, at the
+    /// cost given or else quoted.
+    async fn compose(
+        &self,
+        order_id: OrderId,
+        new_order: NewOrder,
+        request_id: &RequestId,
+    ) -> Result<(Order, HistoryEntry), PlaceOrderError> {
+        let customer = self
+            .ports
+            .customers
+            .find_customer(new_order.customer_id(), request_id)
+            .await?
+            .ok_or(PlaceOrderError::CustomerNotFound)?;
+        let address = match (new_order.shipping_address(), customer.shipping_address) {
+            (Some(address), _) => address.clone(),
+            (None, Some(on_file)) => on_file,
+            (None, None) => return Err(PlaceOrderError::ShippingAddressRequired),
+        };
+        let shipping_cost = match new_order.shipping_cost() {
+            Some(given) => given,
+            None => {
+                self.quote_shipping(&new_order, &address, request_id)
+                    .await?
+            }
+        };
+        Ok(Order::place(
+            order_id,
+            new_order,
+            address,
+            shipping_cost,
+            self.ports.clock.now(),
+        )?)
+    }
+
     /// What the shipping service charges to ship `new_order` to `destination`, in the
     /// order's currency.
     async fn quote_shipping(
@@ -344,6 +409,15 @@ struct Guarded<'a> {
     actor: Option<Actor>,
     claim: Option<&'a IdempotencyClaim>,
     guard: PendingEffect,
+}
+
+/// How a placement ends whose key was not free.
+fn key_taken(taken: KeyTaken) -> Result<Placement, PlaceOrderError> {
+    match taken {
+        KeyTaken::Replay(response) => Ok(Placement::Replayed(response)),
+        KeyTaken::InProgress => Err(PlaceOrderError::IdempotencyRequestInProgress),
+        KeyTaken::KeyReused => Err(PlaceOrderError::IdempotencyKeyReused),
+    }
 }
 
 /// The stock an order holds: its lines, under the order's id.

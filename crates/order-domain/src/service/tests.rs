@@ -14,17 +14,19 @@ use crate::command::{NewOrder, OrderCommand};
 use crate::effect::{Effect, PendingEffect};
 use crate::order::{CommandError, Order};
 use crate::ports::{
-    ClaimOutcome, Customer, DueEffect, EventBroker, InsertOutcome, MockClock,
+    ClaimOutcome, Customer, DueEffect, EventBroker, InsertOutcome, KeyTaken, MockClock,
     MockCustomerDirectory, MockEffectObserver, MockEffectOutbox, MockEventBroker, MockEventFormat,
     MockEventLog, MockIdSource, MockIdempotencyStore, MockInventory, MockNotifier,
     MockOrderRepository, MockPayments, MockShippingQuotes, RepositoryError, ReservationError,
-    SaveOutcome, StoredResponse, UpstreamService, UpstreamUnavailable,
+    ReservingOutcome, SaveOutcome, Shortage, StoredResponse, UpstreamService, UpstreamUnavailable,
 };
 use crate::service::{
     ChangeOrderError, IdempotentRequest, OrderService, PlaceOrderError, Placement, Policies, Ports,
 };
 use crate::test_support::{address, line, new_order, placed};
-use crate::values::{CustomerId, IdempotencyKey, OrderId, RequestFingerprint, RequestId};
+use crate::values::{
+    CustomerId, IdempotencyKey, OrderId, ProductId, RequestFingerprint, RequestId,
+};
 
 fn now() -> DateTime<Utc> {
     DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000)
@@ -51,6 +53,8 @@ struct Mocks {
     broker: Option<MockEventBroker>,
     notifier: MockNotifier,
     effect_observer: MockEffectObserver,
+    /// Whether the inventory keeps its stock in the order store.
+    stock_in_order_store: bool,
 }
 
 impl Mocks {
@@ -71,6 +75,7 @@ impl Mocks {
                 observer.expect_effect_tried().returning(|_, _| ());
                 observer
             },
+            stock_in_order_store: false,
         }
     }
 
@@ -94,7 +99,10 @@ impl Mocks {
         self
     }
 
-    fn service(self) -> OrderService {
+    fn service(mut self) -> OrderService {
+        self.inventory
+            .expect_shares_order_store()
+            .return_const(self.stock_in_order_store);
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
         let mut ids = MockIdSource::new();
@@ -1381,5 +1389,137 @@ fn shipping_is_quoted_in_the_order_s_currency_when_the_client_names_no_cost() {
     assert!(matches!(
         placed,
         Err(PlaceOrderError::DependencyUnavailable(_))
+    ));
+}
+
+/// Mocks of a service whose inventory keeps its stock in the order store: nothing of
+/// the path with a guard may be used.
+fn with_stock_in_the_order_store() -> Mocks {
+    let mut mocks = Mocks::new();
+    mocks.stock_in_order_store = true;
+    mocks.effects.expect_record_effect().never();
+    mocks.effects.expect_take_effect().never();
+    mocks.idempotency.expect_claim().never();
+    mocks.idempotency.expect_abandon().never();
+    mocks.inventory.expect_reserve().never();
+    mocks.inventory.expect_release().never();
+    mocks.orders.expect_insert_placed_order().never();
+    mocks
+}
+
+#[test]
+fn with_the_stock_in_the_order_store_the_key_the_reservation_and_the_order_are_one_write() {
+    let mut mocks = with_stock_in_the_order_store().with_known_customer();
+    mocks
+        .idempotency
+        .expect_recall()
+        .withf(|request| request.key.as_str() == "key-1" && request.fingerprint.as_str() == "fp-1")
+        .times(1)
+        .returning(|_| Ok(None));
+    mocks
+        .orders
+        .expect_insert_reserving()
+        .withf(|placed, reservation, key| {
+            let Some((request, response)) = key else {
+                return false;
+            };
+            placed.order.id() == order_id()
+                && placed.event.name == "order_placed"
+                && reservation.id == order_id()
+                && reservation.lines.len() == 1
+                && reservation.lines[0].quantity.get() == 2
+                && request.key.as_str() == "key-1"
+                && request.retention == Duration::from_secs(24 * 60 * 60)
+                && request.abandon_after == Duration::from_secs(60)
+                && *response == rendered(&placed.order)
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(ReservingOutcome::Stored));
+    match place(&mocks.service(), Some(keyed_request())) {
+        Ok(Placement::Created(order)) => assert_eq!(order.id(), order_id()),
+        other => panic!("expected a new order, got {other:?}"),
+    }
+}
+
+#[test]
+fn with_the_stock_in_the_order_store_a_replay_asks_nothing_of_anyone() {
+    let mut mocks = with_stock_in_the_order_store();
+    mocks
+        .idempotency
+        .expect_recall()
+        .returning(|_| Ok(Some(KeyTaken::Replay(StoredResponse(b"first".to_vec())))));
+    mocks.customers.expect_find_customer().never();
+    mocks.shipping.expect_quote().never();
+    mocks.orders.expect_insert_reserving().never();
+    assert_eq!(
+        place(&mocks.service(), Some(keyed_request())).ok(),
+        Some(Placement::Replayed(StoredResponse(b"first".to_vec())))
+    );
+}
+
+/// Whether a placement came to what a case expects.
+type Expected = fn(&Result<Placement, PlaceOrderError>) -> bool;
+
+#[test]
+fn with_the_stock_in_the_order_store_what_the_write_finds_decides() {
+    let refused = || {
+        ReservationError::InsufficientStock(vec![Shortage {
+            product_id: ProductId::parse("prod-1").unwrap_or_else(|e| panic!("{e}")),
+            requested: 2,
+            available: 1,
+        }])
+    };
+    let cases: [(ReservingOutcome, Expected); 3] = [
+        // Another request with the key stored its order since the key was recalled.
+        (ReservingOutcome::KeyTaken(KeyTaken::KeyReused), |placed| {
+            matches!(placed, Err(PlaceOrderError::IdempotencyKeyReused))
+        }),
+        (ReservingOutcome::KeyTaken(KeyTaken::InProgress), |placed| {
+            matches!(placed, Err(PlaceOrderError::IdempotencyRequestInProgress))
+        }),
+        (
+            ReservingOutcome::Refused(refused()),
+            |placed| matches!(placed, Err(PlaceOrderError::InsufficientStock(shortages)) if shortages[0].available == 1),
+        ),
+    ];
+    for (outcome, expected) in cases {
+        let mut mocks = with_stock_in_the_order_store().with_known_customer();
+        mocks.idempotency.expect_recall().returning(|_| Ok(None));
+        mocks
+            .orders
+            .expect_insert_reserving()
+            .times(1)
+            .return_once(move |_, _, _| Ok(outcome));
+        let placed = place(&mocks.service(), Some(keyed_request()));
+        assert!(expected(&placed), "got {placed:?}");
+    }
+}
+
+#[test]
+fn with_the_stock_in_the_order_store_a_failed_write_leaves_nothing_to_undo() {
+    let mut mocks = with_stock_in_the_order_store().with_known_customer();
+    mocks.idempotency.expect_recall().never();
+    mocks
+        .orders
+        .expect_insert_reserving()
+        .withf(|_, _, key| key.is_none())
+        .returning(|_, _, _| Err(RepositoryError::Unavailable(anyhow::anyhow!("disk full"))));
+    assert!(matches!(
+        place(&mocks.service(), None),
+        Err(PlaceOrderError::Repository(RepositoryError::Unavailable(_)))
+    ));
+}
+
+#[test]
+fn with_the_stock_in_the_order_store_an_unknown_customer_stores_nothing() {
+    let mut mocks = with_stock_in_the_order_store();
+    mocks
+        .customers
+        .expect_find_customer()
+        .returning(|_, _| Ok(None));
+    mocks.orders.expect_insert_reserving().never();
+    assert!(matches!(
+        place(&mocks.service(), None),
+        Err(PlaceOrderError::CustomerNotFound)
     ));
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{AppOptions, Backend, TestResult, assert_problem, order_body, spawn_app};
+use crate::helpers::{
+    AppOptions, Backend, TestResult, assert_problem, order_body, spawn_app, spawn_demo_app,
+};
 
 async fn a_replay_returns_the_first_response_and_calls_nothing(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
@@ -179,6 +181,71 @@ async fn thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_rese
     Ok(())
 }
 
+/// The demo inventory's stock is in the service's own database, so a keyed placement is
+/// one transaction there: it must keep every promise of the key all the same.
+async fn with_the_demo_inventory_a_key_replays_refuses_reuse_and_races_make_one_order(
+    backend: Backend,
+) -> TestResult {
+    let (address, _data) = spawn_demo_app(backend).await?;
+    let client = crate::helpers::test_client()?;
+    let place = |body: Value, key: &'static str| {
+        client
+            .post(format!("{address}/v1/orders"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+
+    let first = place(order_body(), "key-1").await?;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_body = first.bytes().await?;
+    let replay = place(order_body(), "key-1").await?;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.bytes().await?, first_body);
+    let mut other = order_body();
+    other["taxAmount"] = json!(301);
+    assert_problem(
+        place(other, "key-1").await?,
+        422,
+        "idempotency_key_reused",
+        &[],
+    )
+    .await?;
+
+    // A refused placement keeps nothing, its key included: the key can be used again.
+    let mut short = order_body();
+    short["items"] = json!([{"productId": "prod-9", "quantity": 1, "unitPrice": 100}]);
+    let refused = place(short, "key-2").await?;
+    assert_problem(refused, 409, "insufficient_stock", &["items[0].quantity"]).await?;
+    let retried = place(order_body(), "key-2").await?;
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert!(!retried.headers().contains_key("idempotent-replayed"));
+
+    let racing = (0..32).map(|_| place(order_body(), "race-key"));
+    let mut bodies = HashSet::new();
+    let mut first_answers = 0;
+    for response in futures::future::join_all(racing).await {
+        let response = response?;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        if !response.headers().contains_key("idempotent-replayed") {
+            first_answers += 1;
+        }
+        bodies.insert(response.bytes().await?);
+    }
+    assert_eq!(bodies.len(), 1, "every 201 carries the same order");
+    assert_eq!(first_answers, 1, "one request made the order");
+
+    let listed: Value = client
+        .get(format!("{address}/v1/orders?limit=100"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(3));
+    Ok(())
+}
+
 async fn requests_without_a_key_are_never_deduplicated(backend: Backend) -> TestResult {
     let app = spawn_app(backend).await?;
     app.customer_exists("cust-1").await;
@@ -197,4 +264,5 @@ order_adapters::on_both_backends!(
     a_failed_request_stores_no_outcome_and_its_key_can_be_used_again,
     thirty_two_concurrent_requests_with_one_key_make_one_order_and_one_reservation,
     requests_without_a_key_are_never_deduplicated,
+    with_the_demo_inventory_a_key_replays_refuses_reuse_and_races_make_one_order,
 );
