@@ -69,6 +69,10 @@ if [ -n "$baseline" ]; then
   (cd "$built/baseline-tree" && CARGO_TARGET_DIR="$(cd "$OLDPWD" && realpath "$target")" \
     cargo build --release --quiet --bin order-service)
   cp "$target/release/order-service" "$built/order-service-baseline"
+  # Cargo names a workspace crate's artifacts the same in both trees, and the baseline's
+  # are newer than this tree's sources: left there, the next build here would take
+  # them as up to date and link the baseline's code into this tree's binary.
+  cargo clean --release --quiet -p order-domain -p order-adapters -p order-http
   extra+=(--baseline-binary "$built/order-service-baseline")
 fi
 
