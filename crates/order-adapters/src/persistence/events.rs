@@ -97,8 +97,12 @@ fn feed_event(row: EventRow) -> anyhow::Result<FeedEvent> {
 /// backend's connection.
 macro_rules! record_event {
     ($conn:expr, $row:expr) => {{
-        diesel::insert_into($crate::persistence::schema::order_events::table)
-            .values($row)
+        $crate::persistence::fixed::FixedText::<
+                $crate::persistence::events::NewEventRow<'static>,
+                _,
+            >::new(
+                diesel::insert_into($crate::persistence::schema::order_events::table).values($row),
+            )
             .execute($conn)?;
         anyhow::Ok(())
     }};

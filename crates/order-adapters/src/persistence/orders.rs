@@ -16,7 +16,7 @@ use super::clock::DatabaseNow;
 use super::database::{Database, on_database};
 use super::effects::{effect_row, record_effect};
 use super::events::{event_row, record_event};
-use super::fixed::{CompleteKey, ItemOfOrders, LiteralLimit};
+use super::fixed::{CompleteKey, FixedText, ItemOfOrders, LiteralLimit};
 use super::rows::{
     HistoryRow, ItemRow, OrderRow, history_from_row, history_row, order_from_rows, order_rows,
 };
@@ -57,22 +57,25 @@ const CLAIM_ROUNDS: usize = 3;
 /// macro so that it runs on either backend's connection.
 macro_rules! store_placed {
     ($conn:expr, $order_row:expr, $item_rows:expr, $history:expr, $event:expr) => {{
-        diesel::insert_into(orders::table)
-            .values($order_row)
+        FixedText::<OrderRow, _>::new(diesel::insert_into(orders::table).values($order_row))
             .execute($conn)?;
         // One fixed-text statement a line, prepared once and reused, rather than a
         // multi-line insert whose text depends on the number of lines.
         for item in $item_rows {
-            diesel::insert_into(order_items::table)
-                .values(item)
+            FixedText::<ItemRow, _>::new(diesel::insert_into(order_items::table).values(item))
                 .execute($conn)?;
         }
-        diesel::insert_into(order_history::table)
-            .values($history)
+        FixedText::<HistoryRow, _>::new(diesel::insert_into(order_history::table).values($history))
             .execute($conn)?;
         record_event!($conn, event_row($event))?;
     }};
 }
+
+/// The insert of a key's claim, unfinished ([`FixedText`]'s marker).
+enum ClaimKey {}
+
+/// The insert of a key's claim, completed with its order ([`FixedText`]'s marker).
+enum ClaimCompletedKey {}
 
 /// Whether a key's row is free to be claimed afresh: the key expired, or its claim was
 /// abandoned by a request that never finished.
@@ -89,7 +92,7 @@ macro_rules! key_is_free {
 /// concurrent claims of one key, across processes too, exactly one succeeds. A macro so
 /// that it runs on either backend's connection.
 macro_rules! claim_key {
-    ($conn:expr, $key:expr, $fingerprint:expr, $fresh:expr, $now:expr, $abandoned_before:expr) => {{
+    ($conn:expr, $key:expr, $fingerprint:expr, $fresh:expr, $marker:ty, $now:expr, $abandoned_before:expr) => {{
         let (caller, key): &(String, String) = $key;
         let fingerprint: &str = $fingerprint;
         let mut taken = Some(KeyTaken::InProgress);
@@ -100,14 +103,16 @@ macro_rules! claim_key {
         // some other request's work in progress.
         for _ in 0..CLAIM_ROUNDS {
             // The primary key makes exactly one of concurrent inserts succeed.
-            let inserted = diesel::insert_into(k::idempotency_keys)
-                .values((
-                    k::caller.eq(caller),
-                    k::idempotency_key.eq(key),
-                    $fresh.clone(),
-                ))
-                .on_conflict_do_nothing()
-                .execute($conn)?;
+            let inserted = FixedText::<$marker, _>::new(
+                diesel::insert_into(k::idempotency_keys)
+                    .values((
+                        k::caller.eq(caller),
+                        k::idempotency_key.eq(key),
+                        $fresh.clone(),
+                    ))
+                    .on_conflict_do_nothing(),
+            )
+            .execute($conn)?;
             // Only if it is still free when updated: a claim completed or taken over
             // since it was looked at is never wiped.
             let claimed = inserted == 1
@@ -201,7 +206,15 @@ impl IdempotencyStore for OrderStore {
                 k::expires_at.eq(expires_at),
             );
             Ok(
-                match claim_key!(conn, &key, &fingerprint, fresh_claim, now, abandoned_before) {
+                match claim_key!(
+                    conn,
+                    &key,
+                    &fingerprint,
+                    fresh_claim,
+                    ClaimKey,
+                    now,
+                    abandoned_before
+                ) {
                     None => {
                         record_effect!(conn, &guard)?;
                         ClaimOutcome::Claimed
@@ -362,6 +375,7 @@ impl OrderRepository for OrderStore {
                     key,
                     fingerprint.as_str(),
                     completed,
+                    ClaimCompletedKey,
                     now,
                     *abandoned_before
                 );

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::schema::{order_history, order_items, orders};
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = orders, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg), treat_none_as_null = true)]
+#[diesel(table_name = orders, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct OrderRow {
     pub id: String,
     pub store_id: String,
@@ -62,7 +62,7 @@ pub(crate) struct ItemRow {
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
-#[diesel(table_name = order_history, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[diesel(table_name = order_history, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg), treat_none_as_default_value = false)]
 pub(crate) struct HistoryRow {
     pub order_id: String,
     pub version: i64,

@@ -14,6 +14,9 @@ pub(crate) enum Rollback {
     AlreadyReserved,
 }
 
+/// The insert of a reservation's line ([`super::fixed::FixedText`]'s marker).
+pub(crate) enum HoldStock {}
+
 /// What a transaction that reserved stock came to: its own outcome, or `Err` with the
 /// [`Rollback`] that ended it, or with the database's failure.
 pub(crate) fn rolled_back<T>(
@@ -36,9 +39,9 @@ pub(crate) fn rolled_back<T>(
 macro_rules! reserve_stock {
     ($conn:expr, $reservation:expr) => {{
         use order_domain::{ReservationError, Shortage};
-        use $crate::persistence::fixed::TakeStock;
+        use $crate::persistence::fixed::{FixedText, TakeStock};
         use $crate::persistence::schema::{demo_reservations, demo_stock};
-        use $crate::persistence::stock::Rollback;
+        use $crate::persistence::stock::{HoldStock, Rollback};
         let reservation: &order_domain::Reservation = $reservation;
         let id = reservation.id.to_string();
         let mut unknown = Vec::new();
@@ -74,14 +77,16 @@ macro_rules! reserve_stock {
             }
             // The reservation's key decides between concurrent reservations of one id:
             // the one that finds it taken undoes its own work.
-            let recorded = diesel::insert_into(demo_reservations::table)
-                .values((
-                    demo_reservations::reservation_id.eq(&id),
-                    demo_reservations::product_id.eq(line.product_id.as_str()),
-                    demo_reservations::quantity.eq(quantity),
-                ))
-                .on_conflict_do_nothing()
-                .execute($conn)?;
+            let recorded = FixedText::<HoldStock, _>::new(
+                diesel::insert_into(demo_reservations::table)
+                    .values((
+                        demo_reservations::reservation_id.eq(&id),
+                        demo_reservations::product_id.eq(line.product_id.as_str()),
+                        demo_reservations::quantity.eq(quantity),
+                    ))
+                    .on_conflict_do_nothing(),
+            )
+            .execute($conn)?;
             if recorded == 0 {
                 return Err(Rollback::AlreadyReserved.into());
             }
