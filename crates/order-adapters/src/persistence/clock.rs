@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use diesel::QueryResult;
 use diesel::expression::{
     AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
@@ -16,6 +16,8 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Timestamp};
 use diesel::sqlite::Sqlite;
 
+use super::time::DbTime;
+
 /// A time relative to the database's clock's now, as a SQL expression of type
 /// `TIMESTAMP` (UTC): `DatabaseNow::plus(lease)` is "now + lease" in the database.
 /// On PostgreSQL "now" is the transaction's start, the same in every statement of it.
@@ -24,7 +26,7 @@ pub(crate) struct DatabaseNow {
     /// The offset from now, in microseconds (negative: before now).
     offset_micros: i64,
     /// SQLite's value, taken from this machine's clock when the expression is built.
-    local: NaiveDateTime,
+    local: DbTime,
 }
 
 impl DatabaseNow {
@@ -46,7 +48,7 @@ impl DatabaseNow {
     fn offset(offset_micros: i64) -> Self {
         Self {
             offset_micros,
-            local: (Utc::now() + TimeDelta::microseconds(offset_micros)).naive_utc(),
+            local: DbTime((Utc::now() + TimeDelta::microseconds(offset_micros)).naive_utc()),
         }
     }
 }

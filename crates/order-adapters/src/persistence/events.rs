@@ -25,6 +25,7 @@ use super::clock::DatabaseNow;
 use super::database::on_database;
 use super::orders::OrderStore;
 use super::schema::{event_consumers, event_feed, order_events};
+use super::time::DbTime;
 
 /// Instances numbering events take this advisory lock, so that one numbers at a time
 /// and positions never repeat.
@@ -41,7 +42,7 @@ pub(crate) struct NewEventRow<'a> {
     order_id: String,
     version: i64,
     name: &'static str,
-    at: chrono::NaiveDateTime,
+    at: DbTime,
     body: &'a [u8],
     recorded_at: DatabaseNow,
 }
@@ -53,7 +54,7 @@ pub(crate) fn event_row(event: &RecordedEvent) -> NewEventRow<'_> {
         order_id: event.order_id.to_string(),
         version: i64::from(event.version),
         name: event.name,
-        at: event.at.naive_utc(),
+        at: DbTime(event.at.naive_utc()),
         body: &event.body,
         recorded_at: DatabaseNow::now(),
     }

@@ -5,7 +5,6 @@
 
 use std::marker::PhantomData;
 
-use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
 use diesel::pg::Pg;
@@ -16,6 +15,7 @@ use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
 use super::schema::order_items;
+use super::time::DbTime;
 
 /// A Diesel query whose text never varies, identified by a `Marker` type of its own,
 /// so that Diesel keys its prepared statement by the type instead of rebuilding the
@@ -126,7 +126,7 @@ pub(crate) struct CompleteKey<'a> {
     pub key: &'a str,
     pub order_id: &'a str,
     pub response: &'a [u8],
-    pub completed_at: NaiveDateTime,
+    pub completed_at: DbTime,
 }
 
 impl<DB> QueryFragment<DB> for CompleteKey<'_>
@@ -134,7 +134,7 @@ where
     DB: Backend,
     str: ToSql<Text, DB>,
     [u8]: ToSql<Binary, DB>,
-    NaiveDateTime: ToSql<Timestamp, DB>,
+    DbTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE idempotency_keys SET response_body = ");
@@ -254,6 +254,7 @@ mod fixed_text_tests {
 
     use crate::persistence::rows::{HistoryRow, OrderRow};
     use crate::persistence::schema::{order_history, orders};
+    use crate::persistence::time::DbTime;
 
     /// The text of `query` on both databases, without its bound values.
     fn texts(query: &(impl QueryFragment<Sqlite> + QueryFragment<Pg>)) -> [String; 2] {
@@ -266,7 +267,7 @@ mod fixed_text_tests {
 
     fn order_row(given: bool) -> OrderRow {
         let text = || given.then(|| "x".to_owned());
-        let time = || given.then(chrono::NaiveDateTime::default);
+        let time = || given.then(DbTime::default);
         OrderRow {
             id: "o".into(),
             store_id: "s".into(),
@@ -296,8 +297,8 @@ mod fixed_text_tests {
             refund_status: text(),
             refund_completed_at: time(),
             version: 1,
-            created_at: chrono::NaiveDateTime::default(),
-            updated_at: chrono::NaiveDateTime::default(),
+            created_at: DbTime::default(),
+            updated_at: DbTime::default(),
             deleted_at: time(),
         }
     }
@@ -310,7 +311,7 @@ mod fixed_text_tests {
             event: "order_placed".into(),
             from_status: text(),
             to_status: "pending".into(),
-            at: chrono::NaiveDateTime::default(),
+            at: DbTime::default(),
             data: "{}".into(),
             actor_sub: text(),
             actor_scope: text(),

@@ -15,6 +15,7 @@ mod rows;
 pub(crate) mod schema;
 mod sqlite;
 pub(crate) mod stock;
+pub(crate) mod time;
 mod url;
 
 pub use database::Database;

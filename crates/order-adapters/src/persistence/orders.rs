@@ -22,6 +22,7 @@ use super::rows::{
 };
 use super::schema::{effects, idempotency_keys, order_history, order_items, orders};
 use super::stock::{Rollback, reserve_stock, rolled_back};
+use super::time::DbTime;
 
 /// The item rows of these orders, by order id, each in line order. A macro so that it
 /// runs on either backend's connection.
@@ -299,7 +300,7 @@ impl OrderRepository for OrderStore {
         let order = &placed.order;
         let (order_row, item_rows) = order_rows(order);
         let history = history_row(order.id(), &placed.entry).map_err(RepositoryError::Internal)?;
-        let completed_at = order.created_at().naive_utc();
+        let completed_at = DbTime(order.created_at().naive_utc());
         let event = placed.event.clone();
         let guard = guard.as_str().to_owned();
         on_database!(self.db, write, |conn| {
@@ -341,7 +342,7 @@ impl OrderRepository for OrderStore {
         let history = history_row(order.id(), &placed.entry).map_err(RepositoryError::Internal)?;
         let event = placed.event.clone();
         let reservation = reservation.clone();
-        let completed_at = order.created_at().naive_utc();
+        let completed_at = DbTime(order.created_at().naive_utc());
         let now = DatabaseNow::now();
         let key = key.map(|(request, response)| {
             let key = (

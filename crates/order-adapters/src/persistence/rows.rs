@@ -3,7 +3,7 @@
 //! corrupt row is an error, never an invalid value.
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use order_domain::{
     Actor, Address, Cancellation, CancellationReason, Carrier, Currency, CustomerId, HistoryEntry,
@@ -14,6 +14,7 @@ use order_domain::{
 use serde_json::json;
 
 use super::schema::{order_history, order_items, orders};
+use super::time::DbTime;
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = orders, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
@@ -35,20 +36,20 @@ pub(crate) struct OrderRow {
     pub ship_country: String,
     pub payment_method: Option<String>,
     pub payment_reference: Option<String>,
-    pub payment_confirmed_at: Option<NaiveDateTime>,
+    pub payment_confirmed_at: Option<DbTime>,
     pub payment_confirmation_reference: Option<String>,
     pub shipment_carrier: Option<String>,
     pub shipment_tracking_number: Option<String>,
-    pub shipped_at: Option<NaiveDateTime>,
-    pub delivered_at: Option<NaiveDateTime>,
+    pub shipped_at: Option<DbTime>,
+    pub delivered_at: Option<DbTime>,
     pub cancel_reason: Option<String>,
-    pub canceled_at: Option<NaiveDateTime>,
+    pub canceled_at: Option<DbTime>,
     pub refund_status: Option<String>,
-    pub refund_completed_at: Option<NaiveDateTime>,
+    pub refund_completed_at: Option<DbTime>,
     pub version: i64,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+    pub deleted_at: Option<DbTime>,
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -69,18 +70,18 @@ pub(crate) struct HistoryRow {
     pub event: String,
     pub from_status: Option<String>,
     pub to_status: String,
-    pub at: NaiveDateTime,
+    pub at: DbTime,
     pub data: String,
     pub actor_sub: Option<String>,
     pub actor_scope: Option<String>,
 }
 
-fn naive(time: DateTime<Utc>) -> NaiveDateTime {
-    time.naive_utc()
+fn naive(time: DateTime<Utc>) -> DbTime {
+    DbTime(time.naive_utc())
 }
 
-fn utc(time: NaiveDateTime) -> DateTime<Utc> {
-    time.and_utc()
+fn utc(time: DbTime) -> DateTime<Utc> {
+    time.0.and_utc()
 }
 
 /// The rows that store `order`.
