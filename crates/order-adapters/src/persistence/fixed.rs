@@ -265,9 +265,13 @@ mod fixed_text_tests {
         ]
     }
 
+    fn epoch() -> DbTime {
+        DbTime(chrono::NaiveDateTime::default())
+    }
+
     fn order_row(given: bool) -> OrderRow {
         let text = || given.then(|| "x".to_owned());
-        let time = || given.then(DbTime::default);
+        let time = || given.then(epoch);
         OrderRow {
             id: "o".into(),
             store_id: "s".into(),
@@ -297,8 +301,8 @@ mod fixed_text_tests {
             refund_status: text(),
             refund_completed_at: time(),
             version: 1,
-            created_at: DbTime::default(),
-            updated_at: DbTime::default(),
+            created_at: epoch(),
+            updated_at: epoch(),
             deleted_at: time(),
         }
     }
@@ -311,7 +315,7 @@ mod fixed_text_tests {
             event: "order_placed".into(),
             from_status: text(),
             to_status: "pending".into(),
-            at: DbTime::default(),
+            at: epoch(),
             data: "{}".into(),
             actor_sub: text(),
             actor_scope: text(),

@@ -17,7 +17,7 @@ use diesel::sql_types::Timestamp;
 use diesel::sqlite::Sqlite;
 
 /// A time in a `TIMESTAMP` column (UTC, no zone).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Timestamp)]
 pub(crate) struct DbTime(pub NaiveDateTime);
 
