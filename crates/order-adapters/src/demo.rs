@@ -234,6 +234,9 @@ impl Inventory for DemoDirectory {
         }
     }
 
+    /// True: its stock is in the database it was opened on, which the service also
+    /// gives its `OrderStore`; a demo directory on another database than the order
+    /// store's would have its stock taken from the wrong one.
     fn shares_order_store(&self) -> bool {
         true
     }
